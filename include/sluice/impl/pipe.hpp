@@ -77,25 +77,25 @@ public:
       : self_(self), buffers_(buffers), handler_(handler) {}
 
   detail::pipe_op<Byte>* make(std::uint64_t serial) override {
-    using op_type = detail::pipe_op_impl<Byte, Handler, Executor>;
-    typename op_type::allocator_type alloc(net::get_associated_allocator(handler_));
+    // The canceller goes in first: a signal on another thread waits for the lock, and then
+    // finds the operation parked; had we failed to park, it finds nothing.
     auto slot = net::get_associated_cancellation_slot(handler_);
-    op_type* op = std::allocator_traits<typename op_type::allocator_type>::allocate(alloc, 1);
-    try {
-      ::new (static_cast<void*>(op))
-          op_type(serial, buffers_, std::move(handler_), self_.executor_);
-    } catch (...) {
-      std::allocator_traits<typename op_type::allocator_type>::deallocate(alloc, op, 1);
-      throw;
-    }
-    // Installed before the operation is visible to the other end, so that no other thread
-    // can complete it (and let its handler reuse the slot) while we write to the slot.
     if (slot.is_connected())
       slot.template emplace<detail::pipe_canceller>(
           self_.state_, self_.side_,
           std::is_const_v<Byte> ? detail::pipe_state::op_kind::write
                                 : detail::pipe_state::op_kind::read,
           serial);
+    using op_type = detail::pipe_op_impl<Byte, Handler, Executor>;
+    using traits = std::allocator_traits<typename op_type::allocator_type>;
+    typename op_type::allocator_type alloc(net::get_associated_allocator(handler_));
+    op_type* op = traits::allocate(alloc, 1);
+    try {
+      traits::construct(alloc, op, serial, buffers_, std::move(handler_), self_.executor_);
+    } catch (...) {
+      traits::deallocate(alloc, op, 1);
+      throw;
+    }
     return op;
   }
 
