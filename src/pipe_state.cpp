@@ -94,7 +94,7 @@ private:
     std::size_t bytes;
   };
   // A call completes at most both ends' reads and writes.
-  std::array<entry, 4> entries_{};
+  std::array<entry, 4> entries_; // the first `count_` are set
   std::size_t count_ = 0;
 };
 

@@ -18,11 +18,9 @@ template <class Byte>
 struct buffer_list {
   static constexpr std::size_t max_pieces = 16;
 
-  std::array<std::span<Byte>, max_pieces> pieces{};
+  std::array<std::span<Byte>, max_pieces> pieces; // the first `count` are set
   std::size_t count = 0;
   std::size_t total = 0;
-
-  buffer_list() = default;
 
   template <class BufferSequence>
   explicit buffer_list(const BufferSequence& buffers) {

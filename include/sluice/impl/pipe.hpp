@@ -8,8 +8,10 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/prefer.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 
 #include <memory>
 #include <type_traits>
@@ -32,6 +34,36 @@ struct pipe_canceller {
   }
 };
 
+/// What a handler's memory comes from when it names no allocator: Asio's per-thread cache,
+/// as for Asio's own operations, so that an operation costs no malloc.
+template <class Handler>
+using op_allocator_t = net::associated_allocator_t<Handler, net::recycling_allocator<void>>;
+
+template <class Handler>
+op_allocator_t<Handler> get_op_allocator(const Handler& handler) {
+  return net::get_associated_allocator(handler, net::recycling_allocator<void>());
+}
+
+/// Delivers a result to a handler, never inline. Deferred rather than posted: when the
+/// caller runs on the handler's io_context, Asio queues it on the thread's private queue
+/// without taking the scheduler's lock, as it does for its own completions.
+template <class Executor, class Handler>
+void deliver(const Executor& ex, Handler&& handler, const boost::system::error_code& ec,
+             std::size_t n) {
+  if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
+    // An any_io_executor wraps the handler twice (two type erasures, two allocations).
+    // It nearly always holds an io_context's executor: then go to that directly.
+    using plain = net::io_context::executor_type;
+    using tracked = std::decay_t<decltype(net::prefer(
+        std::declval<plain>(), net::execution::outstanding_work.tracked))>;
+    if (auto* io = ex.template target<plain>())
+      return deliver(*io, std::forward<Handler>(handler), ec, n);
+    if (auto* io = ex.template target<tracked>())
+      return deliver(*io, std::forward<Handler>(handler), ec, n);
+  }
+  net::defer(ex, net::append(std::forward<Handler>(handler), ec, n));
+}
+
 /// A parked operation with its handler, allocated with the handler's allocator. It keeps
 /// the handler's executor busy (outstanding work) until it completes.
 template <class Byte, class Handler, class IoExecutor>
@@ -41,8 +73,8 @@ class pipe_op_impl final : public pipe_op<Byte> {
       net::execution::outstanding_work.tracked))>;
 
 public:
-  using allocator_type = typename std::allocator_traits<
-      net::associated_allocator_t<Handler>>::template rebind_alloc<pipe_op_impl>;
+  using allocator_type =
+      typename std::allocator_traits<op_allocator_t<Handler>>::template rebind_alloc<pipe_op_impl>;
 
   pipe_op_impl(std::uint64_t serial, const buffer_list<Byte>& buffers, Handler&& handler,
                const IoExecutor& io_ex)
@@ -54,13 +86,13 @@ private:
   static void do_complete(pipe_op_base* base, const boost::system::error_code& ec,
                           std::size_t n) {
     auto* self = static_cast<pipe_op_impl*>(base);
-    allocator_type alloc(net::get_associated_allocator(self->handler_));
+    allocator_type alloc(get_op_allocator(self->handler_));
     Handler handler(std::move(self->handler_));
     work_type work(std::move(self->work_));
     // Free the operation before the upcall so that the handler can reuse its memory.
     std::allocator_traits<allocator_type>::destroy(alloc, self);
     std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
-    net::post(work, net::append(std::move(handler), ec, n));
+    deliver(work, std::move(handler), ec, n);
   }
 
   Handler handler_;
@@ -88,7 +120,7 @@ public:
           serial);
     using op_type = detail::pipe_op_impl<Byte, Handler, Executor>;
     using traits = std::allocator_traits<typename op_type::allocator_type>;
-    typename op_type::allocator_type alloc(net::get_associated_allocator(handler_));
+    typename op_type::allocator_type alloc(detail::get_op_allocator(handler_));
     op_type* op = traits::allocate(alloc, 1);
     try {
       traits::construct(alloc, op, serial, buffers_, std::move(handler_), self_.executor_);
@@ -188,7 +220,7 @@ template <class Executor>
 template <class Handler>
 void basic_pipe<Executor>::post_result(Handler&& handler, const boost::system::error_code& ec,
                                        std::size_t n) {
-  net::post(executor_, net::append(std::forward<Handler>(handler), ec, n));
+  detail::deliver(executor_, std::forward<Handler>(handler), ec, n);
 }
 
 template <class Executor>
