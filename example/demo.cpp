@@ -37,8 +37,8 @@ awaitable<void> line_client(Stream stream, const char* transport) {
     co_await net::async_write(stream, net::buffer(std::string(line)), use_awaitable);
   stream.shutdown(net::socket_base::shutdown_send);
   std::string replies;
-  auto [ec, n] = co_await net::async_read(stream, net::dynamic_buffer(replies),
-                                          net::as_tuple(use_awaitable));
+  auto [ec, n] =
+      co_await net::async_read(stream, net::dynamic_buffer(replies), net::as_tuple(use_awaitable));
   std::printf("[%s] server replied (%s after %zu bytes):\n%s", transport, ec.message().c_str(), n,
               replies.c_str());
 }
@@ -53,8 +53,8 @@ awaitable<void> over_tcp() {
 }
 
 awaitable<void> backpressure() {
-  auto [writer, reader] = sluice::make_pipe(co_await net::this_coro::executor,
-                                            sluice::pipe_options{.capacity = 1000});
+  auto [writer, reader] =
+      sluice::make_pipe(co_await net::this_coro::executor, sluice::pipe_options{.capacity = 1000});
   std::string big(5000, 'x');
   std::size_t n = co_await writer.async_write_some(net::buffer(big), use_awaitable);
   std::printf("[pipe] capacity 1000: a 5000-byte write takes %zu, available on the other end: "
@@ -62,8 +62,8 @@ awaitable<void> backpressure() {
               n, reader.available());
   writer.shutdown(net::socket_base::shutdown_send);
   std::string got;
-  auto [ec, total] = co_await net::async_read(reader, net::dynamic_buffer(got),
-                                              net::as_tuple(use_awaitable));
+  auto [ec, total] =
+      co_await net::async_read(reader, net::dynamic_buffer(got), net::as_tuple(use_awaitable));
   std::printf("[pipe] after half-close the reader got %zu bytes, then '%s'\n", total,
               ec.message().c_str());
 }

@@ -126,8 +126,8 @@ bool pipe_state::take_from(direction& d, const buffer_list<std::byte>& to, resul
 }
 
 // A write goes straight into a parked reader, else into the buffer as far as room allows.
-bool pipe_state::give_to(direction& d, const buffer_list<const std::byte>& from,
-                         bool past_capacity, result& r, completions& done) {
+bool pipe_state::give_to(direction& d, const buffer_list<const std::byte>& from, bool past_capacity,
+                         result& r, completions& done) {
   if (d.sender_done || d.receiver_done) {
     r = {error::broken_pipe, 0};
     return true;

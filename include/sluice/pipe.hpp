@@ -110,8 +110,7 @@ public:
 
 private:
   template <class E>
-  friend std::pair<basic_pipe<E>, basic_pipe<E>> make_pipe(const E&, const E&,
-                                                           const pipe_options&);
+  friend std::pair<basic_pipe<E>, basic_pipe<E>> make_pipe(const E&, const E&, const pipe_options&);
   template <class Byte>
   struct initiate_transfer;
   template <class Byte, class Handler>

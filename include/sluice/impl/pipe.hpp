@@ -6,10 +6,10 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/defer.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 
@@ -54,8 +54,8 @@ void deliver(const Executor& ex, Handler&& handler, const boost::system::error_c
     // An any_io_executor wraps the handler twice (two type erasures, two allocations).
     // It nearly always holds an io_context's executor: then go to that directly.
     using plain = net::io_context::executor_type;
-    using tracked = std::decay_t<decltype(net::prefer(
-        std::declval<plain>(), net::execution::outstanding_work.tracked))>;
+    using tracked = std::decay_t<decltype(net::prefer(std::declval<plain>(),
+                                                      net::execution::outstanding_work.tracked))>;
     if (auto* io = ex.template target<plain>())
       return deliver(*io, std::forward<Handler>(handler), ec, n);
     if (auto* io = ex.template target<tracked>())
@@ -83,8 +83,7 @@ public:
                           net::execution::outstanding_work.tracked)) {}
 
 private:
-  static void do_complete(pipe_op_base* base, const boost::system::error_code& ec,
-                          std::size_t n) {
+  static void do_complete(pipe_op_base* base, const boost::system::error_code& ec, std::size_t n) {
     auto* self = static_cast<pipe_op_impl*>(base);
     allocator_type alloc(get_op_allocator(self->handler_));
     Handler handler(std::move(self->handler_));
@@ -113,11 +112,11 @@ public:
     // finds the operation parked; had we failed to park, it finds nothing.
     auto slot = net::get_associated_cancellation_slot(handler_);
     if (slot.is_connected())
-      slot.template emplace<detail::pipe_canceller>(
-          self_.state_, self_.side_,
-          std::is_const_v<Byte> ? detail::pipe_state::op_kind::write
-                                : detail::pipe_state::op_kind::read,
-          serial);
+      slot.template emplace<detail::pipe_canceller>(self_.state_, self_.side_,
+                                                    std::is_const_v<Byte>
+                                                        ? detail::pipe_state::op_kind::write
+                                                        : detail::pipe_state::op_kind::read,
+                                                    serial);
     using op_type = detail::pipe_op_impl<Byte, Handler, Executor>;
     using traits = std::allocator_traits<typename op_type::allocator_type>;
     typename op_type::allocator_type alloc(detail::get_op_allocator(handler_));
