@@ -82,14 +82,14 @@ public:
     for (std::size_t i = 0; i < count_; ++i)
       entries_[i].op->complete(entries_[i].ec, entries_[i].bytes);
   }
-  void add(pipe_op_base* op, const result& r) {
+  void add(pending_op* op, const result& r) {
     assert(count_ < entries_.size());
     entries_[count_++] = {op, r.ec, r.bytes};
   }
 
 private:
   struct entry {
-    pipe_op_base* op;
+    pending_op* op;
     boost::system::error_code ec;
     std::size_t bytes;
   };

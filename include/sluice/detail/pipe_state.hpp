@@ -3,6 +3,7 @@
 
 #include <sluice/detail/buffer_list.hpp>
 #include <sluice/detail/byte_ring.hpp>
+#include <sluice/detail/pending_op.hpp>
 #include <sluice/flush_mode.hpp>
 
 #include <boost/asio/socket_base.hpp>
@@ -16,23 +17,10 @@
 namespace sluice::detail {
 
 /// A read or write parked in a pipe until the other end or a state change completes it.
-/// The handler lives in the derived template (impl/pipe.hpp); the core sees only this.
-struct pipe_op_base {
-  using complete_fn = void(pipe_op_base*, const boost::system::error_code&, std::size_t);
-
-  explicit pipe_op_base(complete_fn* fn, std::uint64_t serial) : complete_(fn), serial(serial) {}
-
-  /// Posts the handler with the result and frees the operation. Never called under the lock.
-  void complete(const boost::system::error_code& ec, std::size_t n) { complete_(this, ec, n); }
-
-  complete_fn* complete_;
-  std::uint64_t serial; // tells a stale cancellation from one meant for this operation
-};
-
 template <class Byte>
-struct pipe_op : pipe_op_base {
+struct pipe_op : pending_op {
   pipe_op(complete_fn* fn, std::uint64_t serial, const buffer_list<Byte>& b)
-      : pipe_op_base(fn, serial), buffers(b) {}
+      : pending_op(fn, serial), buffers(b) {}
   buffer_list<Byte> buffers;
 };
 using pipe_read_op = pipe_op<std::byte>;

@@ -1,17 +1,11 @@
 #ifndef SLUICE_IMPL_PIPE_HPP
 #define SLUICE_IMPL_PIPE_HPP
 
-#include <boost/asio/append.hpp>
-#include <boost/asio/associated_allocator.hpp>
+#include <sluice/detail/pending_op.hpp>
+
 #include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
-#include <boost/asio/defer.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/recycling_allocator.hpp>
 
 #include <memory>
 #include <type_traits>
@@ -34,70 +28,6 @@ struct pipe_canceller {
   }
 };
 
-/// What a handler's memory comes from when it names no allocator: Asio's per-thread cache,
-/// as for Asio's own operations, so that an operation costs no malloc.
-template <class Handler>
-using op_allocator_t = net::associated_allocator_t<Handler, net::recycling_allocator<void>>;
-
-template <class Handler>
-op_allocator_t<Handler> get_op_allocator(const Handler& handler) {
-  return net::get_associated_allocator(handler, net::recycling_allocator<void>());
-}
-
-/// Delivers a result to a handler, never inline. Deferred rather than posted: when the
-/// caller runs on the handler's io_context, Asio queues it on the thread's private queue
-/// without taking the scheduler's lock, as it does for its own completions.
-template <class Executor, class Handler>
-void deliver(const Executor& ex, Handler&& handler, const boost::system::error_code& ec,
-             std::size_t n) {
-  if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
-    // An any_io_executor wraps the handler twice (two type erasures, two allocations).
-    // It nearly always holds an io_context's executor: then go to that directly.
-    using plain = net::io_context::executor_type;
-    using tracked = std::decay_t<decltype(net::prefer(std::declval<plain>(),
-                                                      net::execution::outstanding_work.tracked))>;
-    if (auto* io = ex.template target<plain>())
-      return deliver(*io, std::forward<Handler>(handler), ec, n);
-    if (auto* io = ex.template target<tracked>())
-      return deliver(*io, std::forward<Handler>(handler), ec, n);
-  }
-  net::defer(ex, net::append(std::forward<Handler>(handler), ec, n));
-}
-
-/// A parked operation with its handler, allocated with the handler's allocator. It keeps
-/// the handler's executor busy (outstanding work) until it completes.
-template <class Byte, class Handler, class IoExecutor>
-class pipe_op_impl final : public pipe_op<Byte> {
-  using work_type = std::decay_t<decltype(net::prefer(
-      std::declval<net::associated_executor_t<Handler, IoExecutor>>(),
-      net::execution::outstanding_work.tracked))>;
-
-public:
-  using allocator_type =
-      typename std::allocator_traits<op_allocator_t<Handler>>::template rebind_alloc<pipe_op_impl>;
-
-  pipe_op_impl(std::uint64_t serial, const buffer_list<Byte>& buffers, Handler&& handler,
-               const IoExecutor& io_ex)
-      : pipe_op<Byte>(&do_complete, serial, buffers), handler_(std::move(handler)),
-        work_(net::prefer(net::get_associated_executor(handler_, io_ex),
-                          net::execution::outstanding_work.tracked)) {}
-
-private:
-  static void do_complete(pipe_op_base* base, const boost::system::error_code& ec, std::size_t n) {
-    auto* self = static_cast<pipe_op_impl*>(base);
-    allocator_type alloc(get_op_allocator(self->handler_));
-    Handler handler(std::move(self->handler_));
-    work_type work(std::move(self->work_));
-    // Free the operation before the upcall so that the handler can reuse its memory.
-    std::allocator_traits<allocator_type>::destroy(alloc, self);
-    std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
-    deliver(work, std::move(handler), ec, n);
-  }
-
-  Handler handler_;
-  work_type work_;
-};
-
 } // namespace detail
 
 template <class Executor>
@@ -117,17 +47,8 @@ public:
                                                         ? detail::pipe_state::op_kind::write
                                                         : detail::pipe_state::op_kind::read,
                                                     serial);
-    using op_type = detail::pipe_op_impl<Byte, Handler, Executor>;
-    using traits = std::allocator_traits<typename op_type::allocator_type>;
-    typename op_type::allocator_type alloc(detail::get_op_allocator(handler_));
-    op_type* op = traits::allocate(alloc, 1);
-    try {
-      traits::construct(alloc, op, serial, buffers_, std::move(handler_), self_.executor_);
-    } catch (...) {
-      traits::deallocate(alloc, op, 1);
-      throw;
-    }
-    return op;
+    return detail::pending_op_impl<detail::pipe_op<Byte>, Handler, Executor>::make(
+        handler_, self_.executor_, serial, buffers_);
   }
 
 private:
