@@ -160,7 +160,7 @@ std::size_t pipe_state::settle(direction& d, bool past_capacity, completions& do
 }
 
 pipe_state::outcome pipe_state::start_read(int side, const buffer_list<std::byte>& to,
-                                           pipe_op_factory<pipe_read_op>& factory) {
+                                           pending_op_factory<pipe_read_op>& factory) {
   completions done;
   std::lock_guard lock(mutex_);
   direction& d = to_[side];
@@ -174,7 +174,7 @@ pipe_state::outcome pipe_state::start_read(int side, const buffer_list<std::byte
 }
 
 pipe_state::outcome pipe_state::start_write(int side, const buffer_list<const std::byte>& from,
-                                            pipe_op_factory<pipe_write_op>& factory) {
+                                            pending_op_factory<pipe_write_op>& factory) {
   completions done;
   std::lock_guard lock(mutex_);
   direction& d = to_[1 - side];

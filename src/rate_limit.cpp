@@ -1,3 +1,4 @@
+#include <sluice/detail/group_state.hpp>
 #include <sluice/rate_limit.hpp>
 
 #include <stdexcept>
@@ -54,6 +55,46 @@ token_bucket_config token_bucket_config::per_second(std::uint64_t read_bytes_per
   cfg.write_rate = cfg.write_burst = write_bytes_per_second;
   cfg.tick = std::chrono::seconds(1);
   return cfg;
+}
+
+using detail::flow;
+
+rate_limit_group::rate_limit_group(const boost::asio::any_io_executor& ex,
+                                   const token_bucket_config& cfg, int)
+    : state_(std::make_shared<detail::group_state>(ex, cfg, this)) {}
+
+rate_limit_group::~rate_limit_group() {
+  state_->dissolve();
+}
+
+void rate_limit_group::set_config(const token_bucket_config& cfg) {
+  state_->set_config(cfg);
+}
+std::int64_t rate_limit_group::read_limit() const {
+  return state_->limit(flow::read);
+}
+std::int64_t rate_limit_group::write_limit() const {
+  return state_->limit(flow::write);
+}
+void rate_limit_group::decrement_read_limit(std::int64_t n) {
+  state_->decrement(flow::read, n);
+}
+void rate_limit_group::decrement_write_limit(std::int64_t n) {
+  state_->decrement(flow::write, n);
+}
+
+rate_limit_group::totals_type rate_limit_group::totals() const {
+  return {state_->total(flow::read), state_->total(flow::write)};
+}
+
+void rate_limit_group::reset_totals() {
+  state_->reset_totals();
+}
+void rate_limit_group::set_min_share(std::size_t bytes) {
+  state_->set_min_share(bytes);
+}
+std::size_t rate_limit_group::size() const {
+  return state_->size();
 }
 
 } // namespace sluice

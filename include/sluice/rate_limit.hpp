@@ -1,9 +1,13 @@
 #ifndef SLUICE_RATE_LIMIT_HPP
 #define SLUICE_RATE_LIMIT_HPP
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 
 namespace sluice {
 
@@ -27,6 +31,60 @@ struct token_bucket_config {
   /// Limits per second, with one second's worth as burst. `unlimited` leaves a direction free.
   static token_bucket_config per_second(std::uint64_t read_bytes_per_second,
                                         std::uint64_t write_bytes_per_second);
+};
+
+namespace detail {
+class group_state;
+}
+
+/// Token buckets shared by the streams that join() it. A member's allowance is the lower of
+/// its own limit and its fair share of the group's: while tokens last a member gets
+/// tokens / members (at least the min share) at once; once they run out, members queue,
+/// and each refill (a tick's worth) is shared among the waiting members max-min fairly:
+/// equal demand gets equal shares, and a member held down by its own lower limit leaves
+/// the rest to the others. A refill wakes only waiting members; an idle group runs no timer.
+///
+/// Thread safety: all members, on any threads and io_contexts, and the group's own calls
+/// may run concurrently. The group's timers run on the executor given at construction,
+/// which must outlive the group. The group must outlive no member: destroying it lets
+/// every member go (they carry on with their own limits).
+class rate_limit_group {
+public:
+  /// Validates `cfg` (std::invalid_argument). `ex` runs the group's refill timers.
+  template <class Executor>
+  rate_limit_group(const Executor& ex, const token_bucket_config& cfg)
+      : rate_limit_group(boost::asio::any_io_executor(ex), cfg, 0) {}
+  rate_limit_group(const rate_limit_group&) = delete;
+  rate_limit_group& operator=(const rate_limit_group&) = delete;
+  /// Removes every member; waiting members go on without the group.
+  ~rate_limit_group();
+
+  /// Validates; operations already waiting are re-timed to the new limits.
+  void set_config(const token_bucket_config& cfg);
+  /// Current bucket level in bytes; negative when overdrawn, INT64_MAX when unlimited.
+  std::int64_t read_limit() const;
+  std::int64_t write_limit() const;
+  /// Takes `n` bytes' worth from the bucket; a negative `n` adds (never past the burst).
+  void decrement_read_limit(std::int64_t n);
+  void decrement_write_limit(std::int64_t n);
+
+  struct totals_type {
+    std::uint64_t read = 0;
+    std::uint64_t written = 0;
+  };
+  /// Bytes moved by members since creation or reset_totals().
+  totals_type totals() const;
+  void reset_totals();
+  /// The smallest grant worth an operation (default 64 bytes), when tokens are scarce.
+  void set_min_share(std::size_t bytes);
+  std::size_t size() const;
+
+private:
+  template <class>
+  friend class rate_limited_stream;
+  rate_limit_group(const boost::asio::any_io_executor& ex, const token_bucket_config& cfg, int);
+
+  std::shared_ptr<detail::group_state> state_;
 };
 
 } // namespace sluice

@@ -38,6 +38,16 @@ struct pending_op {
   std::uint64_t serial; // tells a stale cancellation from one meant for this operation
 };
 
+/// Builds a pending operation when a core must park one (called with the core's lock held,
+/// so only when needed: most operations complete at once and never allocate).
+template <class Op>
+struct pending_op_factory {
+  virtual Op* make(std::uint64_t serial) = 0;
+
+protected:
+  ~pending_op_factory() = default;
+};
+
 /// What a handler's memory comes from when it names no allocator: Asio's per-thread cache,
 /// as for Asio's own operations, so that an operation costs no malloc.
 template <class Handler>

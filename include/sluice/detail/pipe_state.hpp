@@ -26,15 +26,6 @@ struct pipe_op : pending_op {
 using pipe_read_op = pipe_op<std::byte>;
 using pipe_write_op = pipe_op<const std::byte>;
 
-/// Builds the parked operation, only when one must be parked (the lock is held).
-template <class Op>
-struct pipe_op_factory {
-  virtual Op* make(std::uint64_t serial) = 0;
-
-protected:
-  ~pipe_op_factory() = default;
-};
-
 /// The shared state of a pipe pair: one buffer and one reader and writer slot per direction,
 /// under one mutex. Every operation either completes at once (the caller posts its handler)
 /// or is parked; parked operations are completed, outside the lock, by whatever call on
@@ -53,9 +44,9 @@ public:
   pipe_state& operator=(const pipe_state&) = delete;
 
   outcome start_read(int side, const buffer_list<std::byte>& to,
-                     pipe_op_factory<pipe_read_op>& factory);
+                     pending_op_factory<pipe_read_op>& factory);
   outcome start_write(int side, const buffer_list<const std::byte>& from,
-                      pipe_op_factory<pipe_write_op>& factory);
+                      pending_op_factory<pipe_write_op>& factory);
   std::uint64_t next_serial() { return ++serial_; } // called under the lock, from factories
 
   void cancel_op(int side, op_kind kind, std::uint64_t serial);

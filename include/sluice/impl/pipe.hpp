@@ -32,7 +32,8 @@ struct pipe_canceller {
 
 template <class Executor>
 template <class Byte, class Handler>
-class basic_pipe<Executor>::factory final : public detail::pipe_op_factory<detail::pipe_op<Byte>> {
+class basic_pipe<Executor>::factory final
+    : public detail::pending_op_factory<detail::pipe_op<Byte>> {
 public:
   factory(basic_pipe& self, const detail::buffer_list<Byte>& buffers, Handler& handler)
       : self_(self), buffers_(buffers), handler_(handler) {}

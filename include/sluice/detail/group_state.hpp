@@ -1,0 +1,112 @@
+#ifndef SLUICE_DETAIL_GROUP_STATE_HPP
+#define SLUICE_DETAIL_GROUP_STATE_HPP
+
+#include <sluice/detail/fair_queue.hpp>
+#include <sluice/detail/pending_op.hpp>
+#include <sluice/detail/token_bucket.hpp>
+#include <sluice/rate_limit.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace sluice {
+class rate_limit_group;
+}
+
+namespace sluice::detail {
+
+enum class flow { read = 0, write = 1 };
+
+/// A member's wait for a group's tokens: its place in the fair queue and the operation to
+/// complete with the grant.
+struct group_wait : fair_waiter {
+  pending_op* op = nullptr;
+};
+
+/// A stream's membership record, owned by the stream (at a stable address).
+struct group_member {
+  std::array<group_wait, 2> waits; // by flow
+  group_member* prev = nullptr;    // in the group's member list
+  group_member* next = nullptr;
+  bool joined = false;
+};
+
+/// The shared buckets of a rate_limit_group and the members waiting on them.
+///
+/// A member asks for up to `want` bytes. While nobody waits and tokens are there it gets
+/// its share at once (the tokens / members, at least min_share). Otherwise it queues, and
+/// the group's timer for that flow fires when a tick's worth of tokens (or the whole queued
+/// demand, if less) has accrued; the fair_queue then shares them among the waiters, whose
+/// operations complete with their grants. A refill touches only waiters; an idle group arms
+/// no timer. Everything, the timers too, is under one mutex, so members may be on any
+/// thread and any io_context.
+class group_state : public std::enable_shared_from_this<group_state> {
+public:
+  group_state(const net::any_io_executor& ex, const token_bucket_config& cfg,
+              rate_limit_group* owner);
+  group_state(const group_state&) = delete;
+  group_state& operator=(const group_state&) = delete;
+
+  bool join(group_member& m); // false once dissolved
+  void leave(group_member& m);
+
+  /// Up to `want` (> 0) bytes for `m`, taken from the bucket now; or 0, and then an
+  /// operation made by `factory` waits: it completes with the grant, with 0 if the member
+  /// leaves or the group goes (ask again), or with operation_aborted (cancel_wait).
+  /// A dissolved group grants `want`.
+  std::int64_t acquire(flow f, group_member& m, std::int64_t want,
+                       pending_op_factory<pending_op>& factory);
+  /// Gives back what a grant did not move, and counts what it did.
+  void release(flow f, std::int64_t granted, std::int64_t moved);
+  void cancel_wait(flow f, group_member& m, std::uint64_t serial);
+  /// Completes m's waits (both flows) with operation_aborted.
+  void cancel_waits(group_member& m);
+  /// What acquire would grant now (at most `want`); <= 0 when it would wait.
+  std::int64_t share_now(flow f, std::int64_t want);
+
+  void set_config(const token_bucket_config& cfg);
+  std::int64_t limit(flow f);
+  void decrement(flow f, std::int64_t n);
+  std::uint64_t total(flow f);
+  void reset_totals();
+  void set_min_share(std::size_t bytes);
+  std::size_t size();
+  rate_limit_group* owner();
+  /// The group object is going: every member is let go and every waiter asks again.
+  void dissolve();
+
+private:
+  using clock = std::chrono::steady_clock;
+  class completions;
+
+  std::int64_t fair_share(std::int64_t tokens) const;
+  void serve(flow f, completions& done); // shares what has accrued, re-arms the timer
+  void arm(flow f, clock::duration delay);
+  void on_timer(flow f, std::uint64_t generation);
+  std::int64_t rate(flow f) const;
+
+  std::mutex mutex_;
+  token_bucket_config config_;
+  std::array<token_bucket, 2> buckets_;
+  std::array<fair_queue, 2> queues_;
+  std::array<std::uint64_t, 2> totals_{};
+  std::int64_t min_share_ = 64;
+  group_member* members_ = nullptr;
+  std::size_t size_ = 0;
+  rate_limit_group* owner_;
+  std::array<std::optional<net::steady_timer>, 2> timers_; // reset once dissolved
+  std::array<std::uint64_t, 2> generation_{};              // a re-armed timer's old wait is void
+  std::array<bool, 2> armed_{};
+  std::uint64_t serial_ = 0;
+  std::vector<fair_waiter*> served_; // scratch, kept to reuse its memory
+};
+
+} // namespace sluice::detail
+
+#endif

@@ -1,0 +1,375 @@
+#ifndef SLUICE_IMPL_RATE_LIMITED_STREAM_HPP
+#define SLUICE_IMPL_RATE_LIMITED_STREAM_HPP
+
+#include <sluice/detail/buffer_prefix.hpp>
+#include <sluice/detail/pending_op.hpp>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <thread>
+
+namespace sluice {
+namespace detail {
+
+/// Lives in an operation's cancellation slot while it waits in a group's queue.
+struct group_wait_canceller {
+  std::shared_ptr<group_state> group;
+  std::shared_ptr<stream_limiter> limiter; // keeps the member record alive
+  flow f;
+  std::uint64_t serial;
+
+  void operator()(net::cancellation_type type) const {
+    using ct = net::cancellation_type;
+    if ((type & (ct::terminal | ct::partial | ct::total)) != ct::none)
+      group->cancel_wait(f, limiter->member, serial);
+  }
+};
+
+} // namespace detail
+
+/// What outlives the stream object while its operations are pending: the limits, the
+/// timers of the waits for the own bucket, and whether the stream is gone.
+template <class Stream>
+struct rate_limited_stream<Stream>::impl : detail::stream_limiter {
+  using timer_type =
+      boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                        boost::asio::wait_traits<std::chrono::steady_clock>,
+                                        executor_type>;
+
+  explicit impl(const executor_type& ex) : timers{timer_type(ex), timer_type(ex)} {}
+
+  std::array<timer_type, 2> timers; // by flow
+  std::array<bool, 2> waiting{};    // an operation waits on timers[f]
+  std::array<bool, 2> retimed{};    // ...and its wake-up is a re-time, not a cancellation
+  bool closed = false;
+};
+
+/// One read_some or write_some: admission (own bucket, then group), waits, the I/O, the
+/// charge. Every step ends in an asynchronous operation, so completion is never inline.
+template <class Stream>
+template <bool IsRead, class Buffers>
+struct rate_limited_stream<Stream>::transfer_op {
+  static constexpr detail::flow f = IsRead ? detail::flow::read : detail::flow::write;
+  using buffer_type =
+      std::conditional_t<IsRead, boost::asio::mutable_buffer, boost::asio::const_buffer>;
+  enum class step { start, own_wait, group_wait, io };
+
+  rate_limited_stream* stream;
+  std::shared_ptr<impl> state;
+  Buffers buffers;
+  std::shared_ptr<detail::group_state> group = {};
+  std::int64_t granted = 0;
+  step at = step::start;
+
+  template <class Self>
+  void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
+    namespace error = boost::asio::error;
+    const int i = static_cast<int>(f);
+    switch (at) {
+    case step::start:
+      // A wait for tokens has moved nothing, so every kind of cancellation is safe.
+      self.reset_cancellation_state(boost::asio::enable_total_cancellation());
+      if (boost::asio::buffer_size(buffers) == 0)
+        return start_io(self, 0); // zero-length: straight through
+      return admit(self);
+    case step::own_wait:
+      state->waiting[i] = false;
+      if (state->closed)
+        return self.complete(error::operation_aborted, 0);
+      if (ec && !std::exchange(state->retimed[i], false))
+        return self.complete(ec, 0);
+      state->retimed[i] = false;
+      return admit(self);
+    case step::group_wait:
+      if (state->closed)
+        return self.complete(error::operation_aborted, 0);
+      if (ec)
+        return self.complete(ec, 0);
+      if (n == 0) // the group went, or we left it: ask again
+        return admit(self);
+      return start_io(self, static_cast<std::int64_t>(n));
+    case step::io:
+      if (granted > 0) {
+        state->charge(f, static_cast<std::int64_t>(n));
+        if (group)
+          group->release(f, granted, static_cast<std::int64_t>(n));
+      }
+      return self.complete(ec, n);
+    }
+  }
+
+  template <class Self>
+  void admit(Self& self) {
+    const int i = static_cast<int>(f);
+    auto a = state->admit(f, boost::asio::buffer_size(buffers));
+    if (a.bytes == 0) {
+      at = step::own_wait;
+      state->waiting[i] = true;
+      state->timers[i].expires_after(a.wait);
+      return state->timers[i].async_wait(std::move(self));
+    }
+    group = state->group();
+    if (!group)
+      return start_io(self, a.bytes);
+    // The group may complete the wait on another thread as soon as it is queued: `this`
+    // moves into the queued operation, so set everything first and touch nothing after.
+    at = step::group_wait;
+    group_factory<Self> factory{self, group, state};
+    auto g = group->acquire(f, state->member, a.bytes, factory);
+    if (g > 0) {
+      at = step::io;
+      start_io(self, g);
+    }
+  }
+
+  template <class Self>
+  void start_io(Self& self, std::int64_t bytes) {
+    at = step::io;
+    granted = bytes;
+    detail::buffer_prefix<buffer_type> prefix(buffers, static_cast<std::size_t>(bytes));
+    if constexpr (IsRead)
+      stream->next_.async_read_some(prefix, std::move(self));
+    else
+      stream->next_.async_write_some(prefix, std::move(self));
+  }
+
+  template <class Self>
+  struct group_factory final : detail::pending_op_factory<detail::pending_op> {
+    group_factory(Self& self, std::shared_ptr<detail::group_state> group,
+                  std::shared_ptr<impl> state)
+        : self(self), group(std::move(group)), state(std::move(state)) {}
+
+    detail::pending_op* make(std::uint64_t serial) override {
+      auto slot = boost::asio::get_associated_cancellation_slot(self);
+      if (slot.is_connected())
+        slot.template emplace<detail::group_wait_canceller>(group, state, f, serial);
+      auto ex = state->timers[0].get_executor();
+      return detail::pending_op_impl<detail::pending_op, Self, executor_type>::make(self, ex,
+                                                                                    serial);
+    }
+
+    Self& self;
+    std::shared_ptr<detail::group_state> group;
+    std::shared_ptr<impl> state;
+  };
+};
+
+template <class Stream>
+template <class... Args>
+rate_limited_stream<Stream>::rate_limited_stream(Args&&... next_layer_args)
+    : next_(std::forward<Args>(next_layer_args)...),
+      impl_(std::make_shared<impl>(next_.get_executor())) {}
+
+template <class Stream>
+rate_limited_stream<Stream>::~rate_limited_stream() {
+  if (!impl_)
+    return;
+  impl_->closed = true; // what wakes now completes with operation_aborted
+  for (auto& timer : impl_->timers)
+    timer.cancel();
+  impl_->leave();
+}
+
+template <class Stream>
+auto rate_limited_stream<Stream>::lowest_layer() noexcept -> lowest_layer_type& {
+  if constexpr (requires { next_.lowest_layer(); })
+    return next_.lowest_layer();
+  else
+    return next_;
+}
+
+template <class Stream>
+template <class MutableBufferSequence,
+          boost::asio::completion_token_for<void(boost::system::error_code, std::size_t)> Token>
+auto rate_limited_stream<Stream>::async_read_some(const MutableBufferSequence& buffers,
+                                                  Token&& token) {
+  return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+      transfer_op<true, MutableBufferSequence>{this, impl_, buffers}, token, next_);
+}
+
+template <class Stream>
+template <class ConstBufferSequence,
+          boost::asio::completion_token_for<void(boost::system::error_code, std::size_t)> Token>
+auto rate_limited_stream<Stream>::async_write_some(const ConstBufferSequence& buffers,
+                                                   Token&& token) {
+  return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
+      transfer_op<false, ConstBufferSequence>{this, impl_, buffers}, token, next_);
+}
+
+template <class Stream>
+template <bool IsRead, class Buffers>
+std::size_t rate_limited_stream<Stream>::transfer(const Buffers& buffers,
+                                                  boost::system::error_code& ec) {
+  using buffer_type = typename transfer_op<IsRead, Buffers>::buffer_type;
+  constexpr detail::flow f = IsRead ? detail::flow::read : detail::flow::write;
+  auto io = [&](std::size_t limit) {
+    detail::buffer_prefix<buffer_type> prefix(buffers, limit);
+    if constexpr (IsRead)
+      return next_.read_some(prefix, ec);
+    else
+      return next_.write_some(prefix, ec);
+  };
+  std::size_t want = boost::asio::buffer_size(buffers);
+  if (want == 0)
+    return io(0);
+  for (;;) {
+    auto a = impl_->admit(f, want);
+    if (a.bytes == 0) {
+      std::this_thread::sleep_for(a.wait);
+      continue;
+    }
+    std::int64_t granted = a.bytes;
+    auto group = impl_->group();
+    if (group) {
+      detail::blocking_grant wait;
+      granted = group->acquire(f, impl_->member, a.bytes, wait);
+      if (granted == 0) {
+        granted = static_cast<std::int64_t>(wait.wait(ec));
+        if (ec)
+          return 0;
+        if (granted == 0)
+          continue; // the group went: ask again
+      }
+    }
+    std::size_t n = io(static_cast<std::size_t>(granted));
+    impl_->charge(f, static_cast<std::int64_t>(n));
+    if (group)
+      group->release(f, granted, static_cast<std::int64_t>(n));
+    return n;
+  }
+}
+
+template <class Stream>
+template <class MutableBufferSequence>
+std::size_t rate_limited_stream<Stream>::read_some(const MutableBufferSequence& buffers,
+                                                   boost::system::error_code& ec) {
+  return transfer<true>(buffers, ec);
+}
+
+template <class Stream>
+template <class MutableBufferSequence>
+std::size_t rate_limited_stream<Stream>::read_some(const MutableBufferSequence& buffers) {
+  boost::system::error_code ec;
+  std::size_t n = transfer<true>(buffers, ec);
+  if (ec)
+    throw boost::system::system_error(ec, "read_some");
+  return n;
+}
+
+template <class Stream>
+template <class ConstBufferSequence>
+std::size_t rate_limited_stream<Stream>::write_some(const ConstBufferSequence& buffers,
+                                                    boost::system::error_code& ec) {
+  return transfer<false>(buffers, ec);
+}
+
+template <class Stream>
+template <class ConstBufferSequence>
+std::size_t rate_limited_stream<Stream>::write_some(const ConstBufferSequence& buffers) {
+  boost::system::error_code ec;
+  std::size_t n = transfer<false>(buffers, ec);
+  if (ec)
+    throw boost::system::system_error(ec, "write_some");
+  return n;
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::retime(detail::flow f) {
+  const int i = static_cast<int>(f);
+  if (impl_->waiting[i]) {
+    impl_->retimed[i] = true;
+    impl_->timers[i].cancel();
+  }
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::set_rate_limit(const token_bucket_config& cfg) {
+  cfg.validate();
+  impl_->set_config(cfg);
+  retime(detail::flow::read);
+  retime(detail::flow::write);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::clear_rate_limit() {
+  impl_->clear_config();
+  retime(detail::flow::read);
+  retime(detail::flow::write);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::join(rate_limit_group& g) {
+  impl_->join(g.state_);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::leave_group() {
+  impl_->leave();
+}
+
+template <class Stream>
+rate_limit_group* rate_limited_stream<Stream>::group() const {
+  auto g = impl_->group();
+  return g ? g->owner() : nullptr;
+}
+
+template <class Stream>
+std::int64_t rate_limited_stream<Stream>::read_limit() const {
+  return impl_->limit(detail::flow::read);
+}
+
+template <class Stream>
+std::int64_t rate_limited_stream<Stream>::write_limit() const {
+  return impl_->limit(detail::flow::write);
+}
+
+template <class Stream>
+std::int64_t rate_limited_stream<Stream>::max_to_read() const {
+  return impl_->max_to(detail::flow::read);
+}
+
+template <class Stream>
+std::int64_t rate_limited_stream<Stream>::max_to_write() const {
+  return impl_->max_to(detail::flow::write);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::decrement_read_limit(std::int64_t n) {
+  impl_->decrement(detail::flow::read, n);
+  retime(detail::flow::read);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::decrement_write_limit(std::int64_t n) {
+  impl_->decrement(detail::flow::write, n);
+  retime(detail::flow::write);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::set_max_single_read(std::size_t n) {
+  impl_->set_max_single(detail::flow::read, n);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::set_max_single_write(std::size_t n) {
+  impl_->set_max_single(detail::flow::write, n);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::cancel() {
+  for (auto& timer : impl_->timers)
+    timer.cancel();
+  if (auto g = impl_->group())
+    g->cancel_waits(impl_->member);
+  if constexpr (requires { next_.cancel(); })
+    next_.cancel();
+}
+
+} // namespace sluice
+
+#endif

@@ -1,0 +1,140 @@
+#ifndef SLUICE_RATE_LIMITED_STREAM_HPP
+#define SLUICE_RATE_LIMITED_STREAM_HPP
+
+#include <sluice/detail/stream_limiter.hpp>
+#include <sluice/rate_limit.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace sluice {
+
+namespace detail {
+template <class T>
+struct lowest_layer_of {
+  using type = T;
+};
+template <class T>
+requires requires {
+  typename T::lowest_layer_type;
+}
+struct lowest_layer_of<T> {
+  using type = typename T::lowest_layer_type;
+};
+} // namespace detail
+
+/// Shapes the reads and writes of any Asio stream (`tcp::socket`, `ssl::stream`, a
+/// `sluice::pipe`, another adapter) with token buckets: its own, and a group's it joins.
+///
+/// Admission comes before the I/O: an operation's buffers are cut to what the buckets allow
+/// (own bucket, fair group share and max single size, the lowest wins) and it is charged
+/// what actually moved. With no tokens, the operation waits on a timer for exactly as long
+/// as the refill needs, or in the group's fair queue; no timer runs while nobody waits.
+/// Zero-length operations pass straight through (`ssl::stream` issues them).
+///
+/// Over TLS the bytes counted are those of the layer wrapped: `ssl::stream<
+/// rate_limited_stream<tcp::socket>>` shapes wire bytes (ciphertext, handshakes included),
+/// `rate_limited_stream<ssl::stream<tcp::socket>>` shapes plaintext.
+///
+/// Cancellation: a wait for tokens honours terminal, partial and total per-operation
+/// cancellation and cancel(); it completes with operation_aborted and moves nothing. Once
+/// the I/O has started, cancellation is the next layer's.
+///
+/// Thread safety: like a socket, one object is used by one thread at a time (one read and
+/// one write may be pending together). Its group may be shared with streams anywhere.
+template <class Stream>
+class rate_limited_stream {
+  struct impl;
+
+public:
+  using next_layer_type = std::remove_reference_t<Stream>;
+  using lowest_layer_type = typename detail::lowest_layer_of<next_layer_type>::type;
+  using executor_type = typename next_layer_type::executor_type;
+
+  /// Constructs the next layer from `args`, with no limit of its own and no group.
+  template <class... Args>
+  explicit rate_limited_stream(Args&&... next_layer_args);
+  rate_limited_stream(rate_limited_stream&&) noexcept = default;
+  rate_limited_stream& operator=(rate_limited_stream&&) noexcept = default;
+  /// Leaves the group; pending waits for tokens complete with operation_aborted.
+  ~rate_limited_stream();
+
+  next_layer_type& next_layer() noexcept { return next_; }
+  const next_layer_type& next_layer() const noexcept { return next_; }
+  lowest_layer_type& lowest_layer() noexcept;
+  executor_type get_executor() noexcept { return next_.get_executor(); }
+
+  /// Reads at most what the limits allow now, waiting for tokens if there are none.
+  template <class MutableBufferSequence,
+            boost::asio::completion_token_for<void(boost::system::error_code, std::size_t)> Token =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_read_some(const MutableBufferSequence& buffers,
+                       Token&& token = boost::asio::default_completion_token_t<executor_type>{});
+
+  /// Writes at most what the limits allow now, waiting for tokens if there are none.
+  template <class ConstBufferSequence,
+            boost::asio::completion_token_for<void(boost::system::error_code, std::size_t)> Token =
+                boost::asio::default_completion_token_t<executor_type>>
+  auto async_write_some(const ConstBufferSequence& buffers,
+                        Token&& token = boost::asio::default_completion_token_t<executor_type>{});
+
+  /// Blocking forms, where the next layer has them: they sleep while waiting for tokens.
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec);
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers);
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec);
+  template <class ConstBufferSequence>
+  std::size_t write_some(const ConstBufferSequence& buffers);
+
+  /// Own limits; validates (std::invalid_argument). Waiting operations are re-timed.
+  void set_rate_limit(const token_bucket_config& cfg);
+  void clear_rate_limit();
+  /// Joins `g`, leaving any earlier group; a waiting operation asks again.
+  void join(rate_limit_group& g);
+  void leave_group();
+  /// The group joined, or nullptr (also once the group is destroyed).
+  rate_limit_group* group() const;
+
+  /// Own bucket levels; INT64_MAX when there is no own limit.
+  std::int64_t read_limit() const;
+  std::int64_t write_limit() const;
+  /// What one operation may move now: own bucket, group share and max single size together.
+  std::int64_t max_to_read() const;
+  std::int64_t max_to_write() const;
+  /// Takes `n` bytes' worth from the own bucket (adds for negative `n`); re-times waits.
+  void decrement_read_limit(std::int64_t n);
+  void decrement_write_limit(std::int64_t n);
+  /// Caps single operations (no cap by default).
+  void set_max_single_read(std::size_t n);
+  void set_max_single_write(std::size_t n);
+
+  /// Completes waits for tokens with operation_aborted, and cancels the next layer's
+  /// operations where it has cancel().
+  void cancel();
+
+private:
+  template <bool IsRead, class Buffers>
+  struct transfer_op;
+  template <bool IsRead, class Buffers>
+  std::size_t transfer(const Buffers& buffers, boost::system::error_code& ec);
+  void retime(detail::flow f);
+
+  Stream next_;
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace sluice
+
+#include <sluice/impl/rate_limited_stream.hpp>
+
+#endif

@@ -1,0 +1,295 @@
+#include <sluice/detail/group_state.hpp>
+
+#include <boost/asio/error.hpp>
+
+#include <algorithm>
+
+namespace sluice::detail {
+
+namespace {
+std::int64_t as_tokens(std::uint64_t v) {
+  return v == unlimited ? token_bucket::no_limit : static_cast<std::int64_t>(v);
+}
+
+token_bucket make_bucket(std::uint64_t rate, std::uint64_t burst, std::chrono::nanoseconds tick,
+                         std::chrono::steady_clock::time_point now) {
+  return rate == unlimited ? token_bucket() : token_bucket(rate, burst, tick, now);
+}
+} // namespace
+
+/// Operations made ready under the lock, completed once it is released.
+class group_state::completions {
+public:
+  completions() = default;
+  completions(const completions&) = delete;
+  completions& operator=(const completions&) = delete;
+  ~completions() {
+    for (auto& [op, ec, n] : ready_)
+      op->complete(ec, n);
+  }
+  void add(pending_op* op, boost::system::error_code ec, std::size_t n) {
+    ready_.push_back({op, ec, n});
+  }
+
+private:
+  struct entry {
+    pending_op* op;
+    boost::system::error_code ec;
+    std::size_t n;
+  };
+  std::vector<entry> ready_;
+};
+
+group_state::group_state(const net::any_io_executor& ex, const token_bucket_config& cfg,
+                         rate_limit_group* owner)
+    : owner_(owner) {
+  cfg.validate();
+  config_ = cfg;
+  auto now = clock::now();
+  buckets_[0] = make_bucket(cfg.read_rate, cfg.read_burst, cfg.tick, now);
+  buckets_[1] = make_bucket(cfg.write_rate, cfg.write_burst, cfg.tick, now);
+  timers_[0].emplace(ex);
+  timers_[1].emplace(ex);
+}
+
+std::int64_t group_state::rate(flow f) const {
+  return as_tokens(f == flow::read ? config_.read_rate : config_.write_rate);
+}
+
+bool group_state::join(group_member& m) {
+  std::lock_guard lock(mutex_);
+  if (!owner_ || m.joined)
+    return owner_ != nullptr;
+  m.prev = nullptr;
+  m.next = members_;
+  if (members_)
+    members_->prev = &m;
+  members_ = &m;
+  m.joined = true;
+  ++size_;
+  return true;
+}
+
+void group_state::leave(group_member& m) {
+  completions done;
+  std::lock_guard lock(mutex_);
+  if (!m.joined)
+    return;
+  (m.prev ? m.prev->next : members_) = m.next;
+  if (m.next)
+    m.next->prev = m.prev;
+  m.prev = m.next = nullptr;
+  m.joined = false;
+  --size_;
+  for (int f = 0; f < 2; ++f) {
+    group_wait& w = m.waits[f];
+    if (w.queued) { // it asks again, now without the group
+      queues_[f].remove(w);
+      done.add(std::exchange(w.op, nullptr), {}, 0);
+      serve(flow(f), done);
+    }
+  }
+}
+
+std::int64_t group_state::fair_share(std::int64_t tokens) const {
+  std::int64_t members = std::max<std::int64_t>(1, static_cast<std::int64_t>(size_));
+  return std::min(tokens, std::max(min_share_, tokens / members));
+}
+
+std::int64_t group_state::acquire(flow f, group_member& m, std::int64_t want,
+                                  pending_op_factory<pending_op>& factory) {
+  completions done;
+  std::lock_guard lock(mutex_);
+  if (!owner_ || !m.joined)
+    return want;
+  const int i = static_cast<int>(f);
+  if (queues_[i].empty()) {
+    auto now = clock::now();
+    if (std::int64_t tokens = buckets_[i].tokens(now); tokens > 0) {
+      std::int64_t granted = std::min(want, fair_share(tokens));
+      buckets_[i].take(granted, now);
+      return granted;
+    }
+  }
+  group_wait& w = m.waits[i];
+  w.op = factory.make(++serial_);
+  queues_[i].push(w, want);
+  if (!armed_[i])
+    serve(f, done);
+  return 0;
+}
+
+void group_state::serve(flow f, completions& done) {
+  const int i = static_cast<int>(f);
+  fair_queue& queue = queues_[i];
+  if (!queue.empty()) {
+    auto now = clock::now();
+    // Wait for a tick's worth, or for all that is asked if less, so that a refill is shared
+    // among many rather than dribbled out to the first in line.
+    std::int64_t target = std::min(rate(f), queue.total_demand());
+    std::int64_t tokens = buckets_[i].tokens(now);
+    if (tokens >= target && tokens > 0) {
+      served_.clear();
+      buckets_[i].take(queue.share(tokens, min_share_, served_), now);
+      for (fair_waiter* s : served_) {
+        auto* w = static_cast<group_wait*>(s);
+        done.add(std::exchange(w->op, nullptr), {}, static_cast<std::size_t>(w->granted));
+      }
+    }
+    if (!queue.empty())
+      return arm(f, buckets_[i].time_until(std::min(rate(f), queue.total_demand()), now));
+  }
+  if (armed_[i]) { // nobody waits: no timer
+    ++generation_[i];
+    armed_[i] = false;
+    timers_[i]->cancel();
+  }
+}
+
+void group_state::arm(flow f, clock::duration delay) {
+  const int i = static_cast<int>(f);
+  std::uint64_t generation = ++generation_[i];
+  armed_[i] = true;
+  timers_[i]->expires_after(delay);
+  timers_[i]->async_wait(
+      [weak = weak_from_this(), f, generation](const boost::system::error_code&) {
+        if (auto self = weak.lock())
+          self->on_timer(f, generation);
+      });
+}
+
+void group_state::on_timer(flow f, std::uint64_t generation) {
+  completions done;
+  std::lock_guard lock(mutex_);
+  const int i = static_cast<int>(f);
+  if (!owner_ || generation != generation_[i])
+    return; // re-armed or disarmed since
+  armed_[i] = false;
+  serve(f, done);
+}
+
+void group_state::release(flow f, std::int64_t granted, std::int64_t moved) {
+  std::lock_guard lock(mutex_);
+  const int i = static_cast<int>(f);
+  totals_[i] += static_cast<std::uint64_t>(moved);
+  if (owner_ && granted > moved)
+    buckets_[i].take(moved - granted, clock::now());
+}
+
+void group_state::cancel_wait(flow f, group_member& m, std::uint64_t serial) {
+  completions done;
+  std::lock_guard lock(mutex_);
+  group_wait& w = m.waits[static_cast<int>(f)];
+  if (!w.queued || w.op->serial != serial)
+    return;
+  queues_[static_cast<int>(f)].remove(w);
+  done.add(std::exchange(w.op, nullptr), net::error::operation_aborted, 0);
+  serve(f, done);
+}
+
+void group_state::cancel_waits(group_member& m) {
+  completions done;
+  std::lock_guard lock(mutex_);
+  for (flow f : {flow::read, flow::write}) {
+    group_wait& w = m.waits[static_cast<int>(f)];
+    if (!w.queued)
+      continue;
+    queues_[static_cast<int>(f)].remove(w);
+    done.add(std::exchange(w.op, nullptr), net::error::operation_aborted, 0);
+    serve(f, done);
+  }
+}
+
+std::int64_t group_state::share_now(flow f, std::int64_t want) {
+  std::lock_guard lock(mutex_);
+  const int i = static_cast<int>(f);
+  if (!owner_)
+    return want;
+  if (!queues_[i].empty())
+    return 0;
+  std::int64_t tokens = buckets_[i].tokens(clock::now());
+  return tokens > 0 ? std::min(want, fair_share(tokens)) : tokens;
+}
+
+void group_state::set_config(const token_bucket_config& cfg) {
+  cfg.validate();
+  completions done;
+  std::lock_guard lock(mutex_);
+  config_ = cfg;
+  auto now = clock::now();
+  auto reconfigure = [&](token_bucket& b, std::uint64_t rate, std::uint64_t burst) {
+    if (rate == unlimited)
+      b = token_bucket();
+    else if (b.limited())
+      b.reconfigure(rate, burst, cfg.tick, now);
+    else
+      b = token_bucket(rate, burst, cfg.tick, now);
+  };
+  reconfigure(buckets_[0], cfg.read_rate, cfg.read_burst);
+  reconfigure(buckets_[1], cfg.write_rate, cfg.write_burst);
+  if (owner_) // waiters are re-timed: served now if the new limit allows
+    for (flow f : {flow::read, flow::write})
+      serve(f, done);
+}
+
+std::int64_t group_state::limit(flow f) {
+  std::lock_guard lock(mutex_);
+  return buckets_[static_cast<int>(f)].tokens(clock::now());
+}
+
+void group_state::decrement(flow f, std::int64_t n) {
+  completions done;
+  std::lock_guard lock(mutex_);
+  buckets_[static_cast<int>(f)].take(n, clock::now());
+  if (owner_)
+    serve(f, done);
+}
+
+std::uint64_t group_state::total(flow f) {
+  std::lock_guard lock(mutex_);
+  return totals_[static_cast<int>(f)];
+}
+
+void group_state::reset_totals() {
+  std::lock_guard lock(mutex_);
+  totals_ = {};
+}
+
+void group_state::set_min_share(std::size_t bytes) {
+  std::lock_guard lock(mutex_);
+  min_share_ = static_cast<std::int64_t>(
+      std::clamp<std::size_t>(bytes, 1, static_cast<std::size_t>(token_bucket::no_limit)));
+}
+
+std::size_t group_state::size() {
+  std::lock_guard lock(mutex_);
+  return size_;
+}
+
+rate_limit_group* group_state::owner() {
+  std::lock_guard lock(mutex_);
+  return owner_;
+}
+
+void group_state::dissolve() {
+  completions done;
+  std::lock_guard lock(mutex_);
+  owner_ = nullptr;
+  for (group_member* m = members_; m;) {
+    group_member* next = m->next;
+    for (group_wait& w : m->waits)
+      if (w.queued) { // it asks again, on its own
+        queues_[&w - m->waits.data()].remove(w);
+        done.add(std::exchange(w.op, nullptr), {}, 0);
+      }
+    m->prev = m->next = nullptr;
+    m->joined = false;
+    m = next;
+  }
+  members_ = nullptr;
+  size_ = 0;
+  for (auto& timer : timers_)
+    timer.reset(); // nothing of the group's executor is used from here on
+}
+
+} // namespace sluice::detail

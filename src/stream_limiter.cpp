@@ -1,0 +1,97 @@
+#include <sluice/detail/stream_limiter.hpp>
+
+#include <algorithm>
+
+namespace sluice::detail {
+
+stream_limiter::admission stream_limiter::admit(flow f, std::size_t want) {
+  std::lock_guard lock(mutex_);
+  const int i = static_cast<int>(f);
+  auto now = clock::now();
+  std::int64_t tokens = buckets_[i].tokens(now);
+  if (tokens <= 0)
+    return {0, buckets_[i].time_until(1, now)};
+  std::int64_t bytes = static_cast<std::int64_t>(
+      std::min<std::size_t>(want, static_cast<std::size_t>(token_bucket::no_limit)));
+  return {std::min({bytes, tokens, max_single_[i]}), {}};
+}
+
+void stream_limiter::charge(flow f, std::int64_t moved) {
+  std::lock_guard lock(mutex_);
+  buckets_[static_cast<int>(f)].take(moved, clock::now());
+}
+
+void stream_limiter::set_config(const token_bucket_config& cfg) {
+  std::lock_guard lock(mutex_);
+  auto now = clock::now();
+  auto configure = [&](token_bucket& b, std::uint64_t rate, std::uint64_t burst) {
+    if (rate == unlimited)
+      b = token_bucket();
+    else if (b.limited())
+      b.reconfigure(rate, burst, cfg.tick, now);
+    else
+      b = token_bucket(rate, burst, cfg.tick, now);
+  };
+  configure(buckets_[0], cfg.read_rate, cfg.read_burst);
+  configure(buckets_[1], cfg.write_rate, cfg.write_burst);
+}
+
+void stream_limiter::clear_config() {
+  std::lock_guard lock(mutex_);
+  buckets_ = {};
+}
+
+std::int64_t stream_limiter::limit(flow f) {
+  std::lock_guard lock(mutex_);
+  return buckets_[static_cast<int>(f)].tokens(clock::now());
+}
+
+void stream_limiter::decrement(flow f, std::int64_t n) {
+  std::lock_guard lock(mutex_);
+  buckets_[static_cast<int>(f)].take(n, clock::now());
+}
+
+void stream_limiter::set_max_single(flow f, std::size_t n) {
+  std::lock_guard lock(mutex_);
+  max_single_[static_cast<int>(f)] = static_cast<std::int64_t>(
+      std::clamp<std::size_t>(n, 1, static_cast<std::size_t>(token_bucket::no_limit)));
+}
+
+std::int64_t stream_limiter::max_to(flow f) {
+  std::shared_ptr<group_state> g;
+  std::int64_t own;
+  {
+    std::lock_guard lock(mutex_);
+    const int i = static_cast<int>(f);
+    own = std::min(buckets_[i].tokens(clock::now()), max_single_[i]);
+    g = group_;
+  }
+  if (g && own > 0)
+    return std::min(own, g->share_now(f, own));
+  return own;
+}
+
+void stream_limiter::join(const std::shared_ptr<group_state>& g) {
+  leave();
+  if (g->join(member)) {
+    std::lock_guard lock(mutex_);
+    group_ = g;
+  }
+}
+
+void stream_limiter::leave() {
+  std::shared_ptr<group_state> g;
+  {
+    std::lock_guard lock(mutex_);
+    g = std::move(group_);
+  }
+  if (g)
+    g->leave(member);
+}
+
+std::shared_ptr<group_state> stream_limiter::group() {
+  std::lock_guard lock(mutex_);
+  return group_;
+}
+
+} // namespace sluice::detail
