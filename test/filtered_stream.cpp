@@ -1,0 +1,389 @@
+// filtered_stream: ports of libevent's filter tests, zlib, and the failure modes libevent has.
+#define BOOST_TEST_MODULE filtered_stream
+#include <boost/test/unit_test.hpp>
+
+#include <sluice/filtered_stream.hpp>
+#include <sluice/filters/zlib.hpp>
+#include <sluice/pipe.hpp>
+
+#include <boost/asio.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace net = boost::asio;
+using sluice::filter_result;
+using sluice::flush_mode;
+using bytes_in = std::span<const std::byte>;
+using bytes_out = std::span<std::byte>;
+
+namespace {
+
+// Runs the context until `done` holds, at most `limit` long; says whether it held.
+template <class Pred>
+bool run_until(net::io_context& ctx, Pred done,
+               std::chrono::seconds limit = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  ctx.restart();
+  while (!done() && std::chrono::steady_clock::now() < deadline)
+    if (ctx.run_one_for(std::chrono::milliseconds(50)) == 0 && ctx.stopped())
+      ctx.restart();
+  return done();
+}
+
+std::vector<char> pattern(std::size_t n, unsigned seed = 1) {
+  std::vector<char> v(n);
+  std::mt19937 rng(seed);
+  for (auto& c : v)
+    c = static_cast<char>(rng() % 26 + 'a');
+  return v;
+}
+
+// libevent's test: every byte written goes out as "x" + byte...
+struct prefix_x {
+  filter_result operator()(bytes_in& in, bytes_out& out, flush_mode) const {
+    bool moved = false;
+    while (!in.empty() && out.size() >= 2) {
+      out[0] = std::byte{'x'};
+      out[1] = in[0];
+      in = in.subspan(1);
+      out = out.subspan(2);
+      moved = true;
+    }
+    return moved ? filter_result::ok : filter_result::need_more;
+  }
+};
+
+// ...and is read back by dropping the "x" (an odd byte left waits for its partner).
+struct strip_x {
+  filter_result operator()(bytes_in& in, bytes_out& out, flush_mode) const {
+    bool moved = false;
+    while (in.size() >= 2 && !out.empty()) {
+      if (in[0] != std::byte{'x'})
+        return filter_result::error;
+      out[0] = in[1];
+      in = in.subspan(2);
+      out = out.subspan(1);
+      moved = true;
+    }
+    return moved ? filter_result::ok : filter_result::need_more;
+  }
+};
+
+// Adds a 20-byte header once, then copies (libevent issue #362: data stuck under a mark).
+struct header_once {
+  bool sent = false;
+  filter_result operator()(bytes_in& in, bytes_out& out, flush_mode mode) {
+    std::size_t before = out.size();
+    if (!sent && out.size() >= 20) {
+      std::memset(out.data(), 'H', 20);
+      out = out.subspan(20);
+      sent = true;
+    }
+    sluice::pass_through_filter{}(in, out, mode);
+    return out.size() != before ? filter_result::ok : filter_result::need_more;
+  }
+};
+
+struct lazy { // says ok and does nothing: libevent would spin forever
+  filter_result operator()(bytes_in&, bytes_out&, flush_mode) const { return filter_result::ok; }
+};
+
+template <class Stream>
+void read_all(Stream& s, std::string& into, boost::system::error_code& final_ec, bool& done) {
+  auto buf = std::make_shared<std::array<char, 1000>>();
+  s.async_read_some(net::buffer(*buf), [&s, &into, &final_ec, &done, buf](auto ec, std::size_t n) {
+    into.append(buf->data(), n);
+    if (ec) {
+      final_ec = ec;
+      done = true;
+      return;
+    }
+    read_all(s, into, final_ec, done);
+  });
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(x_prefix_filters_carry_8333_bytes) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter, prefix_x> writer(std::move(a));
+  sluice::filtered_stream<sluice::pipe, strip_x, sluice::pass_through_filter> reader(std::move(b));
+  auto data = pattern(8333);
+  bool written = false, done = false;
+  net::async_write(writer, net::buffer(data), [&](auto ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 8333u);
+    writer.next_layer().shutdown(net::socket_base::shutdown_send);
+    written = true;
+  });
+  std::string got;
+  boost::system::error_code end;
+  read_all(reader, got, end, done);
+  BOOST_REQUIRE(run_until(ctx, [&] { return written && done; }));
+  BOOST_TEST(end == net::error::eof);
+  BOOST_TEST(got == std::string(data.begin(), data.end()));
+}
+
+BOOST_AUTO_TEST_CASE(header_once_with_4096_bounds_delivers_4116_bytes) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter, header_once> writer(
+      std::move(a));
+  writer.set_buffer_size(4096);
+  auto data = pattern(4096);
+  bool written = false, done = false;
+  net::async_write(writer, net::buffer(data), [&](auto ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 4096u);
+    writer.next_layer().shutdown(net::socket_base::shutdown_send);
+    written = true;
+  });
+  std::string got;
+  boost::system::error_code end;
+  read_all(b, got, end, done);
+  BOOST_REQUIRE(run_until(ctx, [&] { return written && done; }));
+  BOOST_TEST(end == net::error::eof);
+  BOOST_TEST(got.size() == 4116u);
+  BOOST_TEST(got.substr(0, 20) == std::string(20, 'H'));
+  BOOST_TEST(got.substr(20) == std::string(data.begin(), data.end()));
+}
+
+namespace {
+template <class Lower>
+void zlib_1800_then_6533(net::io_context& ctx, Lower lower_a, Lower lower_b) {
+  sluice::filtered_stream<Lower, sluice::pass_through_filter, sluice::zlib::deflate_filter> writer(
+      std::move(lower_a));
+  sluice::filtered_stream<Lower, sluice::zlib::inflate_filter, sluice::pass_through_filter> reader(
+      std::move(lower_b));
+  auto data = pattern(8333, 7);
+  bool finished = false, done = false;
+  net::async_write(writer, net::buffer(data.data(), 1800), [&](auto ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 1800u);
+    net::async_write(writer, net::buffer(data.data() + 1800, 6533), [&](auto ec, std::size_t n) {
+      BOOST_TEST(!ec);
+      BOOST_TEST(n == 6533u);
+      writer.async_flush(flush_mode::finished, [&](auto ec) {
+        BOOST_TEST(!ec);
+        writer.next_layer().shutdown(net::socket_base::shutdown_send);
+        finished = true;
+      });
+    });
+  });
+  std::string got;
+  boost::system::error_code end;
+  read_all(reader, got, end, done);
+  BOOST_REQUIRE(run_until(ctx, [&] { return finished && done; }));
+  BOOST_TEST(end == net::error::eof);
+  BOOST_TEST(got.size() == 8333u);
+  BOOST_TEST(got == std::string(data.begin(), data.end()));
+}
+} // namespace
+
+BOOST_AUTO_TEST_CASE(zlib_over_a_pipe) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  zlib_1800_then_6533(ctx, std::move(a), std::move(b));
+}
+
+BOOST_AUTO_TEST_CASE(zlib_over_loopback_tcp) {
+  net::io_context ctx;
+  net::ip::tcp::acceptor acceptor(ctx, {net::ip::address_v4::loopback(), 0});
+  net::ip::tcp::socket client(ctx), server(ctx);
+  client.connect(acceptor.local_endpoint());
+  acceptor.accept(server);
+  zlib_1800_then_6533(ctx, std::move(client), std::move(server));
+}
+
+BOOST_AUTO_TEST_CASE(sync_flush_makes_everything_so_far_readable) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter, sluice::zlib::deflate_filter>
+      writer(std::move(a));
+  sluice::filtered_stream<sluice::pipe, sluice::zlib::inflate_filter, sluice::pass_through_filter>
+      reader(std::move(b));
+  std::string hello = "hello, compressed world";
+  bool flushed = false;
+  net::async_write(writer, net::buffer(hello), [&](auto ec, std::size_t) {
+    BOOST_TEST(!ec);
+    writer.async_flush(flush_mode::flush, [&](auto ec) {
+      BOOST_TEST(!ec);
+      flushed = true;
+    });
+  });
+  std::string got(hello.size(), '\0');
+  bool read = false;
+  net::async_read(reader, net::buffer(got), [&](auto ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == hello.size());
+    read = true;
+  });
+  BOOST_REQUIRE(run_until(ctx, [&] { return flushed && read; }));
+  BOOST_TEST(got == hello);
+}
+
+BOOST_AUTO_TEST_CASE(corrupt_deflate_input_is_an_error_code) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::zlib::inflate_filter, sluice::pass_through_filter>
+      reader(std::move(b));
+  std::string junk = "this is not a zlib stream at all";
+  net::async_write(a, net::buffer(junk), [](auto, auto) {});
+  bool done = false;
+  std::string got;
+  boost::system::error_code end;
+  read_all(reader, got, end, done);
+  BOOST_REQUIRE(run_until(ctx, [&] { return done; }));
+  BOOST_TEST(end == make_error_code(sluice::error::filter_failed));
+  BOOST_TEST(end.category().name() == std::string("sluice"));
+}
+
+BOOST_AUTO_TEST_CASE(truncated_deflate_stream_is_an_error_not_eof) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter, sluice::zlib::deflate_filter>
+      writer(std::move(a));
+  sluice::filtered_stream<sluice::pipe, sluice::zlib::inflate_filter, sluice::pass_through_filter>
+      reader(std::move(b));
+  auto data = pattern(5000);
+  net::async_write(writer, net::buffer(data), [&](auto ec, std::size_t) {
+    BOOST_TEST(!ec);
+    writer.async_flush(flush_mode::flush, [&](auto ec) { // no trailer
+      BOOST_TEST(!ec);
+      writer.next_layer().shutdown(net::socket_base::shutdown_send);
+    });
+  });
+  bool done = false;
+  std::string got;
+  boost::system::error_code end;
+  read_all(reader, got, end, done);
+  BOOST_REQUIRE(run_until(ctx, [&] { return done; }));
+  BOOST_TEST(got == std::string(data.begin(), data.end())); // all that arrived is delivered
+  BOOST_TEST(end == make_error_code(sluice::error::filter_failed));
+}
+
+BOOST_AUTO_TEST_CASE(a_filter_without_progress_is_an_error_not_a_busy_loop) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, lazy, lazy> s(std::move(a));
+  boost::system::error_code write_ec, read_ec, flush_ec;
+  int completed = 0;
+  std::string x = "x";
+  s.async_write_some(net::buffer(x), [&](auto ec, std::size_t n) {
+    write_ec = ec;
+    BOOST_TEST(n == 0u);
+    ++completed;
+  });
+  s.async_flush(flush_mode::flush, [&](auto ec) {
+    flush_ec = ec;
+    ++completed;
+  });
+  net::async_write(b, net::buffer(x), [](auto, auto) {});
+  char c;
+  s.async_read_some(net::buffer(&c, 1), [&](auto ec, std::size_t n) {
+    read_ec = ec;
+    BOOST_TEST(n == 0u);
+    ++completed;
+  });
+  BOOST_REQUIRE(run_until(ctx, [&] { return completed == 3; }));
+  BOOST_TEST(write_ec == make_error_code(sluice::error::filter_stalled));
+  BOOST_TEST(flush_ec == make_error_code(sluice::error::filter_stalled));
+  BOOST_TEST(read_ec == make_error_code(sluice::error::filter_stalled));
+}
+
+BOOST_AUTO_TEST_CASE(zero_length_operations_complete_at_once) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::zlib::inflate_filter, sluice::zlib::deflate_filter>
+      s(std::move(a));
+  int completed = 0;
+  s.async_read_some(net::mutable_buffer(), [&](auto ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 0u);
+    ++completed;
+  });
+  s.async_write_some(net::const_buffer(), [&](auto ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == 0u);
+    ++completed;
+  });
+  BOOST_TEST(completed == 0); // never inline
+  BOOST_REQUIRE(run_until(ctx, [&] { return completed == 2; }));
+}
+
+BOOST_AUTO_TEST_CASE(set_buffer_size_rejects_zero) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter, sluice::pass_through_filter> s(
+      std::move(a));
+  BOOST_CHECK_THROW(s.set_buffer_size(0), std::invalid_argument);
+  BOOST_CHECK_THROW(sluice::zlib::deflate_filter(10), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(large_random_transfer_through_deflate_and_inflate_is_exact) {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  const std::size_t total = 8u << 20; // sanitizers run zlib ~10x slower
+#else
+  const std::size_t total = 64u << 20;
+#endif
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx);
+  sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter, sluice::zlib::deflate_filter>
+      writer(std::move(a), {}, sluice::zlib::deflate_filter(1));
+  sluice::filtered_stream<sluice::pipe, sluice::zlib::inflate_filter, sluice::pass_through_filter>
+      reader(std::move(b));
+  // Compressible but not trivial: runs of random letters.
+  std::mt19937_64 rng(2026);
+  std::vector<char> data(total);
+  for (std::size_t i = 0; i < total;) {
+    std::size_t run = rng() % 64 + 1;
+    char c = static_cast<char>('a' + rng() % 26);
+    for (; run > 0 && i < total; --run)
+      data[i++] = (rng() % 8 == 0) ? static_cast<char>(rng()) : c;
+  }
+  std::size_t sent = 0, received = 0;
+  bool finished = false, mismatch = false, ended = false;
+  std::function<void()> write_next = [&] {
+    if (sent == total) {
+      writer.async_flush(flush_mode::finished, [&](auto ec) {
+        BOOST_TEST(!ec);
+        writer.next_layer().shutdown(net::socket_base::shutdown_send);
+        finished = true;
+      });
+      return;
+    }
+    std::size_t n = std::min<std::size_t>(total - sent, rng() % 100000 + 1);
+    net::async_write(writer, net::buffer(data.data() + sent, n), [&, n](auto ec, std::size_t m) {
+      BOOST_REQUIRE(!ec);
+      BOOST_REQUIRE(m == n);
+      sent += n;
+      write_next();
+    });
+  };
+  std::vector<char> buf(200000);
+  std::function<void()> read_next = [&] {
+    std::size_t want = rng() % buf.size() + 1;
+    reader.async_read_some(net::buffer(buf.data(), want), [&](auto ec, std::size_t n) {
+      if (n > 0 && (received + n > total || std::memcmp(buf.data(), data.data() + received, n)))
+        mismatch = true;
+      received += n;
+      if (ec) {
+        BOOST_TEST(ec == net::error::eof);
+        ended = true;
+        return;
+      }
+      read_next();
+    });
+  };
+  write_next();
+  read_next();
+  BOOST_REQUIRE(run_until(
+      ctx, [&] { return finished && ended; }, std::chrono::seconds(120)));
+  BOOST_TEST(!mismatch);
+  BOOST_TEST(received == total);
+}
