@@ -6,7 +6,8 @@ packages=(
   g++ cmake make pkg-config
   libboost1.81-dev libboost-test1.81-dev
   libssl-dev zlib1g-dev
-  libevent-dev # the benchmarks compare with libevent
+  libevent-dev                 # the benchmarks compare with libevent
+  clang libclang-rt-14-dev     # the fuzz preset (libFuzzer)
 )
 
 missing=()
