@@ -165,7 +165,8 @@ struct filtered_stream<Stream, In, Out>::read_op {
   }
 };
 
-/// Runs the output filter once over the caller's bytes and writes all it produced.
+/// Runs the output filter over the caller's bytes and writes all it produced; completes once
+/// it has consumed some (a filter may first have to give out what it holds, as zlib does).
 template <class Stream, filter In, filter Out>
 template <class Buffers>
 struct filtered_stream<Stream, In, Out>::write_op {
@@ -176,34 +177,41 @@ struct filtered_stream<Stream, In, Out>::write_op {
 
   template <class Self>
   void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
+    auto in = detail::first_buffer<boost::asio::const_buffer>(buffers);
     switch (at) {
-    case step::start: {
-      at = step::done;
-      auto in = detail::first_buffer<boost::asio::const_buffer>(buffers);
-      if (in.size() == 0) // zero-length: the next layer's answer, as for any stream
+    case step::start:
+      if (in.size() == 0) { // zero-length: the next layer's answer, as for any stream
+        at = step::done;
         return s->next_.async_write_some(in, std::move(self));
-      auto r = detail::run_filter(s->out_, {static_cast<const std::byte*>(in.data()), in.size()},
-                                  s->staged_.room(), flush_mode::normal);
-      s->staged_.end += r.produced;
-      if (auto e = r.error())
-        return detail::post_completion(self, e, std::size_t(0));
-      if (r.consumed == 0)
-        return detail::post_completion(
-            self, boost::system::error_code(sluice::error::filter_stalled), std::size_t(0));
-      consumed = r.consumed;
-      auto out = s->staged_.filled();
-      if (out.empty()) // the filter keeps it for now (zlib): nothing to write yet
-        return detail::post_completion(self, boost::system::error_code(), consumed);
+      }
+      break;
+    case step::writing:
+      s->staged_.begin += n;
+      if (ec || consumed > 0)
+        return self.complete(ec, ec ? 0 : consumed);
+      break;
+    case step::done:
+      return self.complete(ec, n);
+    }
+    auto r = detail::run_filter(s->out_, {static_cast<const std::byte*>(in.data()), in.size()},
+                                s->staged_.room(), flush_mode::normal);
+    s->staged_.end += r.produced;
+    consumed = r.consumed;
+    auto e = r.error();
+    if (!e && r.consumed == 0 && r.produced == 0)
+      e = sluice::error::filter_stalled; // need_more, with input and room to spare
+    auto out = s->staged_.filled();
+    if (!e && !out.empty()) {
       at = step::writing;
       return boost::asio::async_write(s->next_, boost::asio::buffer(out.data(), out.size()),
                                       std::move(self));
     }
-    case step::writing:
-      s->staged_.begin += n;
-      return self.complete(ec, ec ? 0 : consumed);
-    case step::done:
-      return self.complete(ec, n);
-    }
+    // Consumed and kept (zlib's window), or failed: complete, never inline.
+    bool after_io = at == step::writing;
+    at = step::done;
+    if (after_io)
+      return self.complete(e, e ? 0 : consumed);
+    detail::post_completion(self, e, e ? std::size_t(0) : consumed);
   }
 };
 
