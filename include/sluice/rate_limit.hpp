@@ -2,12 +2,14 @@
 #define SLUICE_RATE_LIMIT_HPP
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/execution_context.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <type_traits>
 
 namespace sluice {
 
@@ -52,8 +54,14 @@ class rate_limit_group {
 public:
   /// Validates `cfg` (std::invalid_argument). `ex` runs the group's refill timers.
   template <class Executor>
-  rate_limit_group(const Executor& ex, const token_bucket_config& cfg)
+  requires(!std::is_convertible_v<Executor&, boost::asio::execution_context&>)
+      rate_limit_group(const Executor& ex, const token_bucket_config& cfg)
       : rate_limit_group(boost::asio::any_io_executor(ex), cfg, 0) {}
+  /// The same, on `ctx`'s executor (an io_context, say).
+  template <class ExecutionContext>
+  requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>
+  rate_limit_group(ExecutionContext& ctx, const token_bucket_config& cfg)
+      : rate_limit_group(boost::asio::any_io_executor(ctx.get_executor()), cfg, 0) {}
   rate_limit_group(const rate_limit_group&) = delete;
   rate_limit_group& operator=(const rate_limit_group&) = delete;
   /// Removes every member; waiting members go on without the group.
