@@ -9,7 +9,7 @@
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/prefer.hpp>
-#include <boost/asio/recycling_allocator.hpp>
+#include <boost/asio/detail/recycling_allocator.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <cstddef>
@@ -17,6 +17,7 @@
 #include <memory>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace sluice::detail {
 
@@ -48,14 +49,19 @@ protected:
   ~pending_op_factory() = default;
 };
 
-/// What a handler's memory comes from when it names no allocator: Asio's per-thread cache,
-/// as for Asio's own operations, so that an operation costs no malloc.
+/// What a handler's memory comes from when it names no allocator: a per-thread cache of
+/// Asio's, as for Asio's own operations, so that an operation costs no malloc. Not the
+/// default cache (two blocks, which the completions we queue already take in a ping-pong):
+/// the one kept for type-erased functions, which our completions never use.
+using op_recycler = net::detail::recycling_allocator<
+    void, net::detail::thread_info_base::executor_function_tag>;
+
 template <class Handler>
-using op_allocator_t = net::associated_allocator_t<Handler, net::recycling_allocator<void>>;
+using op_allocator_t = net::associated_allocator_t<Handler, op_recycler>;
 
 template <class Handler>
 op_allocator_t<Handler> get_op_allocator(const Handler& handler) {
-  return net::get_associated_allocator(handler, net::recycling_allocator<void>());
+  return net::get_associated_allocator(handler, op_recycler());
 }
 
 /// Delivers a result to a handler, never inline. Deferred rather than posted: when the
@@ -67,25 +73,58 @@ void deliver(const Executor& ex, Handler&& handler, const boost::system::error_c
   if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
     // An any_io_executor wraps the handler twice (two type erasures, two allocations).
     // It nearly always holds an io_context's executor: then go to that directly.
-    using plain = net::io_context::executor_type;
-    using tracked = std::decay_t<decltype(net::prefer(std::declval<plain>(),
-                                                      net::execution::outstanding_work.tracked))>;
-    if (auto* io = ex.template target<plain>())
-      return deliver(*io, std::forward<Handler>(handler), ec, n);
-    if (auto* io = ex.template target<tracked>())
+    if (auto* io = ex.template target<net::io_context::executor_type>())
       return deliver(*io, std::forward<Handler>(handler), ec, n);
   }
   net::defer(ex, net::append(std::forward<Handler>(handler), ec, n));
 }
+
+/// Keeps an executor busy (outstanding work) while an operation waits, then delivers the
+/// result to it. An any_io_executor holding an io_context's executor (the usual case) is
+/// unwrapped once, here, rather than by every call through it.
+template <class Executor>
+class work_tracker {
+  template <class E>
+  using tracked_t = std::decay_t<decltype(net::prefer(std::declval<E>(),
+                                                      net::execution::outstanding_work.tracked))>;
+  using io_executor = net::io_context::executor_type;
+  static constexpr bool erased = std::is_same_v<Executor, net::any_io_executor>;
+
+public:
+  explicit work_tracker(const Executor& ex) : work_(track(ex)) {}
+
+  template <class Handler>
+  void deliver(Handler&& handler, const boost::system::error_code& ec, std::size_t n) && {
+    std::visit(
+        [&](auto& work) {
+          auto tracked = std::move(work); // released once the result is queued
+          detail::deliver(tracked, std::forward<Handler>(handler), ec, n);
+        },
+        work_);
+  }
+
+private:
+  using work_type =
+      std::conditional_t<erased, std::variant<tracked_t<io_executor>, tracked_t<Executor>>,
+                         std::variant<tracked_t<Executor>>>;
+
+  static work_type track(const Executor& ex) {
+    if constexpr (erased)
+      if (auto* io = ex.template target<io_executor>())
+        return work_type(std::in_place_index<0>,
+                         net::prefer(*io, net::execution::outstanding_work.tracked));
+    return net::prefer(ex, net::execution::outstanding_work.tracked);
+  }
+
+  work_type work_;
+};
 
 /// A pending operation with its handler, allocated with the handler's allocator. It keeps
 /// the handler's executor busy (outstanding work) until it completes. `Base` is pending_op
 /// or a type derived from it whose constructor takes (complete_fn*, args...).
 template <class Base, class Handler, class IoExecutor>
 class pending_op_impl final : public Base {
-  using work_type = std::decay_t<decltype(net::prefer(
-      std::declval<net::associated_executor_t<Handler, IoExecutor>>(),
-      net::execution::outstanding_work.tracked))>;
+  using work_type = work_tracker<net::associated_executor_t<Handler, IoExecutor>>;
 
 public:
   using allocator_type = typename std::allocator_traits<
@@ -94,8 +133,7 @@ public:
   template <class... Args>
   pending_op_impl(Handler&& handler, const IoExecutor& io_ex, Args&&... args)
       : Base(&do_complete, std::forward<Args>(args)...), handler_(std::move(handler)),
-        work_(net::prefer(net::get_associated_executor(handler_, io_ex),
-                          net::execution::outstanding_work.tracked)) {}
+        work_(net::get_associated_executor(handler_, io_ex)) {}
 
   /// Allocates one with the handler's allocator, moving the handler in.
   template <class... Args>
@@ -121,7 +159,7 @@ private:
     // Free the operation before the upcall so that the handler can reuse its memory.
     std::allocator_traits<allocator_type>::destroy(alloc, self);
     std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
-    deliver(work, std::move(handler), ec, n);
+    std::move(work).deliver(std::move(handler), ec, n);
   }
 
   Handler handler_;

@@ -66,7 +66,9 @@ struct basic_pipe<Executor>::initiate_transfer {
 
   template <class Handler, class BufferSequence>
   void operator()(Handler&& handler, const BufferSequence& buffers) const {
-    self->start(detail::buffer_list<Byte>(buffers), std::forward<Handler>(handler));
+    // Our own copy: a handler passed as an lvalue is copied, never moved from.
+    std::decay_t<Handler> own(std::forward<Handler>(handler));
+    self->start(detail::buffer_list<Byte>(buffers), std::move(own));
   }
 
   basic_pipe* self;
