@@ -6,10 +6,10 @@
 #include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/defer.hpp>
+#include <boost/asio/detail/recycling_allocator.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/prefer.hpp>
-#include <boost/asio/detail/recycling_allocator.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <cstddef>
@@ -53,8 +53,8 @@ protected:
 /// Asio's, as for Asio's own operations, so that an operation costs no malloc. Not the
 /// default cache (two blocks, which the completions we queue already take in a ping-pong):
 /// the one kept for type-erased functions, which our completions never use.
-using op_recycler = net::detail::recycling_allocator<
-    void, net::detail::thread_info_base::executor_function_tag>;
+using op_recycler =
+    net::detail::recycling_allocator<void, net::detail::thread_info_base::executor_function_tag>;
 
 template <class Handler>
 using op_allocator_t = net::associated_allocator_t<Handler, op_recycler>;
@@ -62,6 +62,34 @@ using op_allocator_t = net::associated_allocator_t<Handler, op_recycler>;
 template <class Handler>
 op_allocator_t<Handler> get_op_allocator(const Handler& handler) {
   return net::get_associated_allocator(handler, op_recycler());
+}
+
+/// A handler bound to its result, showing Asio only the handler's allocator. Used once we
+/// have found the io_context the handler's executor runs on: defer() then queues it there
+/// directly, instead of through a dispatcher back to the handler's (type-erased) executor.
+template <class Handler>
+struct bound_result {
+  Handler handler;
+  boost::system::error_code ec;
+  std::size_t n;
+
+  using allocator_type = net::associated_allocator_t<Handler>;
+  allocator_type get_allocator() const noexcept { return net::get_associated_allocator(handler); }
+  void operator()() { std::move(handler)(ec, n); }
+};
+
+using io_executor = net::io_context::executor_type;
+using tracked_io_executor = std::decay_t<decltype(net::prefer(
+    std::declval<io_executor>(), net::execution::outstanding_work.tracked))>;
+
+/// The io_context whose executor an any_io_executor holds (plain, or tracking work as
+/// Asio's composed operations make it), or nullptr.
+inline net::io_context* io_context_of(const net::any_io_executor& ex) {
+  if (auto* io = ex.target<io_executor>())
+    return &io->context();
+  if (auto* io = ex.target<tracked_io_executor>())
+    return &io->context();
+  return nullptr;
 }
 
 /// Delivers a result to a handler, never inline. Deferred rather than posted: when the
@@ -73,8 +101,18 @@ void deliver(const Executor& ex, Handler&& handler, const boost::system::error_c
   if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
     // An any_io_executor wraps the handler twice (two type erasures, two allocations).
     // It nearly always holds an io_context's executor: then go to that directly.
-    if (auto* io = ex.template target<net::io_context::executor_type>())
+    if (auto* io = ex.template target<io_executor>())
       return deliver(*io, std::forward<Handler>(handler), ec, n);
+    if (auto* io = ex.template target<tracked_io_executor>())
+      return deliver(*io, std::forward<Handler>(handler), ec, n);
+  } else if constexpr (std::is_same_v<net::associated_executor_t<std::decay_t<Handler>>,
+                                      net::any_io_executor> &&
+                       requires { ex.context(); }) {
+    // The handler's own executor runs on this very io_context: queue it here directly,
+    // rather than through a dispatcher back to its type-erased executor.
+    if (io_context_of(net::get_associated_executor(handler)) == &ex.context())
+      return net::defer(ex,
+                        bound_result<std::decay_t<Handler>>{std::forward<Handler>(handler), ec, n});
   }
   net::defer(ex, net::append(std::forward<Handler>(handler), ec, n));
 }
@@ -87,7 +125,6 @@ class work_tracker {
   template <class E>
   using tracked_t = std::decay_t<decltype(net::prefer(std::declval<E>(),
                                                       net::execution::outstanding_work.tracked))>;
-  using io_executor = net::io_context::executor_type;
   static constexpr bool erased = std::is_same_v<Executor, net::any_io_executor>;
 
 public:
@@ -110,9 +147,9 @@ private:
 
   static work_type track(const Executor& ex) {
     if constexpr (erased)
-      if (auto* io = ex.template target<io_executor>())
+      if (auto* io = io_context_of(ex))
         return work_type(std::in_place_index<0>,
-                         net::prefer(*io, net::execution::outstanding_work.tracked));
+                         net::prefer(io->get_executor(), net::execution::outstanding_work.tracked));
     return net::prefer(ex, net::execution::outstanding_work.tracked);
   }
 
