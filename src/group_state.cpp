@@ -119,14 +119,15 @@ std::int64_t group_state::acquire(flow f, group_member& m, std::int64_t want,
   return 0;
 }
 
-void group_state::serve(flow f, completions& done) {
+void group_state::serve(flow f, completions& done, bool eager) {
   const int i = static_cast<int>(f);
   fair_queue& queue = queues_[i];
   if (!queue.empty()) {
     auto now = clock::now();
     // Wait for a tick's worth, or for all that is asked if less, so that a refill is shared
-    // among many rather than dribbled out to the first in line.
-    std::int64_t target = std::min(rate(f), queue.total_demand());
+    // among many rather than dribbled out to the first in line. Tokens added by hand are
+    // handed out at once: they are not a refill, and with a long tick they would sit unused.
+    std::int64_t target = eager ? 1 : std::min(rate(f), queue.total_demand());
     std::int64_t tokens = buckets_[i].tokens(now);
     if (tokens >= target && tokens > 0) {
       served_.clear();
@@ -242,7 +243,7 @@ void group_state::decrement(flow f, std::int64_t n) {
   std::lock_guard lock(mutex_);
   buckets_[static_cast<int>(f)].take(n, clock::now());
   if (owner_)
-    serve(f, done);
+    serve(f, done, n < 0);
 }
 
 std::uint64_t group_state::total(flow f) {

@@ -4,15 +4,24 @@
 
 namespace sluice::detail {
 
+namespace {
+// What an empty bucket waits for (less if the operation wants less): as much as the smallest
+// grant worth an operation in a group. Waiting for the first token instead would make a
+// flat-out writer at 10 KB/s wake, and write, once per byte.
+constexpr std::int64_t worth_waiting_for = 64;
+} // namespace
+
 stream_limiter::admission stream_limiter::admit(flow f, std::size_t want) {
   std::lock_guard lock(mutex_);
   const int i = static_cast<int>(f);
   auto now = clock::now();
   std::int64_t tokens = buckets_[i].tokens(now);
-  if (tokens <= 0)
-    return {0, buckets_[i].time_until(1, now)};
   std::int64_t bytes = static_cast<std::int64_t>(
       std::min<std::size_t>(want, static_cast<std::size_t>(token_bucket::no_limit)));
+  if (tokens <= 0) {
+    std::int64_t wanted = std::min({bytes, max_single_[i], worth_waiting_for, buckets_[i].burst()});
+    return {0, buckets_[i].time_until(wanted, now)};
+  }
   return {std::min({bytes, tokens, max_single_[i]}), {}};
 }
 

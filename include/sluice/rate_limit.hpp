@@ -72,7 +72,8 @@ public:
   /// Current bucket level in bytes; negative when overdrawn, INT64_MAX when unlimited.
   std::int64_t read_limit() const;
   std::int64_t write_limit() const;
-  /// Takes `n` bytes' worth from the bucket; a negative `n` adds (never past the burst).
+  /// Takes `n` bytes' worth from the bucket; a negative `n` adds (never past the burst), and
+  /// members waiting get what was added at once.
   void decrement_read_limit(std::int64_t n);
   void decrement_write_limit(std::int64_t n);
 

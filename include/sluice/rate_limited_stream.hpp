@@ -37,7 +37,8 @@ struct lowest_layer_of<T> {
 /// Admission comes before the I/O: an operation's buffers are cut to what the buckets allow
 /// (own bucket, fair group share and max single size, the lowest wins) and it is charged
 /// what actually moved. With no tokens, the operation waits on a timer for exactly as long
-/// as the refill needs, or in the group's fair queue; no timer runs while nobody waits.
+/// as the refill of a worthwhile amount needs (64 bytes, or less if it wants less: not one
+/// wake-up per byte), or in the group's fair queue; no timer runs while nobody waits.
 /// Zero-length operations pass straight through (`ssl::stream` issues them).
 ///
 /// Over TLS the bytes counted are those of the layer wrapped: `ssl::stream<

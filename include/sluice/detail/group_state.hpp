@@ -86,7 +86,9 @@ private:
   class completions;
 
   std::int64_t fair_share(std::int64_t tokens) const;
-  void serve(flow f, completions& done); // shares what has accrued, re-arms the timer
+  // Shares what has accrued (a tick's worth, or all that is asked if less; with `eager`, any
+  // token), and re-arms the timer.
+  void serve(flow f, completions& done, bool eager = false);
   void arm(flow f, clock::duration delay);
   void on_timer(flow f, std::uint64_t generation);
   std::int64_t rate(flow f) const;

@@ -30,6 +30,10 @@ public:
                clock::time_point now);
 
   bool limited() const { return rate_ != 0; }
+  /// The bucket size in tokens, or no_limit.
+  std::int64_t burst() const {
+    return limited() ? static_cast<std::int64_t>(cap_ / tick_ns_) : no_limit;
+  }
 
   /// Whole tokens available at `now` (negative when overdrawn), or no_limit.
   std::int64_t tokens(clock::time_point now);

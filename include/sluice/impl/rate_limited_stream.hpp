@@ -43,9 +43,10 @@ struct rate_limited_stream<Stream>::impl : detail::stream_limiter {
 
   explicit impl(const executor_type& ex) : timers{timer_type(ex), timer_type(ex)} {}
 
-  std::array<timer_type, 2> timers; // by flow
-  std::array<bool, 2> waiting{};    // an operation waits on timers[f]
-  std::array<bool, 2> retimed{};    // ...and its wake-up is a re-time, not a cancellation
+  std::array<timer_type, 2> timers;       // by flow
+  std::array<bool, 2> waiting{};          // an operation waits on timers[f]
+  std::array<bool, 2> retimed{};          // ...and its wake-up is a re-time, not a cancellation
+  std::array<std::uint64_t, 2> cancels{}; // cancel() calls, by flow
   bool closed = false;
 };
 
@@ -65,6 +66,7 @@ struct rate_limited_stream<Stream>::transfer_op {
   std::shared_ptr<detail::group_state> group = {};
   std::int64_t granted = 0;
   step at = step::start;
+  std::uint64_t cancels = state->cancels[static_cast<int>(f)]; // cancel() calls before this one
 
   template <class Self>
   void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
@@ -79,17 +81,20 @@ struct rate_limited_stream<Stream>::transfer_op {
       return admit(self);
     case step::own_wait:
       state->waiting[i] = false;
-      if (state->closed)
-        return self.complete(error::operation_aborted, 0);
       if (ec && !std::exchange(state->retimed[i], false))
         return self.complete(ec, 0);
       state->retimed[i] = false;
+      if (stopped(self))
+        return self.complete(error::operation_aborted, 0);
       return admit(self);
     case step::group_wait:
-      if (state->closed)
-        return self.complete(error::operation_aborted, 0);
       if (ec)
         return self.complete(ec, 0);
+      if (stopped(self)) { // the grant goes back: nothing moved
+        if (n > 0)
+          group->release(f, static_cast<std::int64_t>(n), 0);
+        return self.complete(error::operation_aborted, 0);
+      }
       if (n == 0) // the group went, or we left it: ask again
         return admit(self);
       return start_io(self, static_cast<std::int64_t>(n));
@@ -101,6 +106,16 @@ struct rate_limited_stream<Stream>::transfer_op {
       }
       return self.complete(ec, n);
     }
+  }
+
+  // Whether the wait that just ended must end the operation too. A cancellation can come
+  // while the wake-up is already on its way (a re-time, a grant, a wake by the group that
+  // went): the wait it was meant for is over, but the operation must not wait again, or
+  // move bytes, as if it had never been cancelled.
+  template <class Self>
+  bool stopped(Self& self) const {
+    return state->closed || self.cancelled() != boost::asio::cancellation_type::none ||
+           state->cancels[static_cast<int>(f)] != cancels;
   }
 
   template <class Self>
@@ -362,6 +377,8 @@ void rate_limited_stream<Stream>::set_max_single_write(std::size_t n) {
 
 template <class Stream>
 void rate_limited_stream<Stream>::cancel() {
+  for (auto& n : impl_->cancels)
+    ++n; // also ends waits whose wake-up is already on its way
   for (auto& timer : impl_->timers)
     timer.cancel();
   if (auto g = impl_->group())
