@@ -91,9 +91,14 @@ void group_state::leave(group_member& m) {
   }
 }
 
-std::int64_t group_state::fair_share(std::int64_t tokens) const {
+std::int64_t group_state::quantum(flow f) const {
   std::int64_t members = std::max<std::int64_t>(1, static_cast<std::int64_t>(size_));
-  return std::min(tokens, std::max(min_share_, tokens / members));
+  return std::max(min_share_, rate(f) / members);
+}
+
+std::int64_t group_state::fair_share(flow f, std::int64_t tokens) const {
+  std::int64_t members = std::max<std::int64_t>(1, static_cast<std::int64_t>(size_));
+  return std::min(tokens, std::max(quantum(f), tokens / members));
 }
 
 std::int64_t group_state::acquire(flow f, group_member& m, std::int64_t want,
@@ -105,8 +110,11 @@ std::int64_t group_state::acquire(flow f, group_member& m, std::int64_t want,
   const int i = static_cast<int>(f);
   if (queues_[i].empty()) {
     auto now = clock::now();
-    if (std::int64_t tokens = buckets_[i].tokens(now); tokens > 0) {
-      std::int64_t granted = std::min(want, fair_share(tokens));
+    // Less than a member's share of a tick is not worth an operation: with a continuous
+    // refill, taking it would mean many tiny writes instead of one per tick.
+    if (std::int64_t tokens = buckets_[i].tokens(now);
+        tokens > 0 && tokens >= std::min(want, quantum(f))) {
+      std::int64_t granted = std::min(want, fair_share(f, tokens));
       buckets_[i].take(granted, now);
       return granted;
     }
@@ -119,17 +127,25 @@ std::int64_t group_state::acquire(flow f, group_member& m, std::int64_t want,
   return 0;
 }
 
+// What a refill waits for: a tick's worth, or all that is asked if less, so that it is
+// shared among many rather than dribbled out to the first in line; and a little less than
+// the burst (often one tick's worth), so that a late wake-up does not spill tokens at the cap.
+std::int64_t group_state::refill_target(flow f) const {
+  const int i = static_cast<int>(f);
+  std::int64_t burst = buckets_[i].burst();
+  return std::min(
+      {rate(f), queues_[i].total_demand(), std::max<std::int64_t>(1, burst - burst / 4)});
+}
+
 void group_state::serve(flow f, completions& done, bool eager) {
   const int i = static_cast<int>(f);
   fair_queue& queue = queues_[i];
   if (!queue.empty()) {
     auto now = clock::now();
-    // Wait for a tick's worth, or for all that is asked if less, so that a refill is shared
-    // among many rather than dribbled out to the first in line. Tokens added by hand are
-    // handed out at once: they are not a refill, and with a long tick they would sit unused.
-    std::int64_t target = eager ? 1 : std::min(rate(f), queue.total_demand());
+    // Tokens added by hand (eager) are handed out at once: they are not a refill, and with a
+    // long tick they would sit unused.
     std::int64_t tokens = buckets_[i].tokens(now);
-    if (tokens >= target && tokens > 0) {
+    if (tokens > 0 && (eager || tokens >= refill_target(f))) {
       served_.clear();
       buckets_[i].take(queue.share(tokens, min_share_, served_), now);
       for (fair_waiter* s : served_) {
@@ -138,7 +154,7 @@ void group_state::serve(flow f, completions& done, bool eager) {
       }
     }
     if (!queue.empty())
-      return arm(f, buckets_[i].time_until(std::min(rate(f), queue.total_demand()), now));
+      return arm(f, buckets_[i].time_until(refill_target(f), now));
   }
   if (armed_[i]) { // nobody waits: no timer
     ++generation_[i];
@@ -209,7 +225,7 @@ std::int64_t group_state::share_now(flow f, std::int64_t want) {
   if (!queues_[i].empty())
     return 0;
   std::int64_t tokens = buckets_[i].tokens(clock::now());
-  return tokens > 0 ? std::min(want, fair_share(tokens)) : tokens;
+  return tokens > 0 ? std::min(want, fair_share(f, tokens)) : tokens;
 }
 
 void group_state::set_config(const token_bucket_config& cfg) {

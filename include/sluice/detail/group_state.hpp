@@ -85,7 +85,9 @@ private:
   using clock = std::chrono::steady_clock;
   class completions;
 
-  std::int64_t fair_share(std::int64_t tokens) const;
+  std::int64_t quantum(flow f) const; // a member's share of a tick, at least min_share
+  std::int64_t refill_target(flow f) const;
+  std::int64_t fair_share(flow f, std::int64_t tokens) const;
   // Shares what has accrued (a tick's worth, or all that is asked if less; with `eager`, any
   // token), and re-arms the timer.
   void serve(flow f, completions& done, bool eager = false);
