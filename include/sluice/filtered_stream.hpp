@@ -1,9 +1,9 @@
 #ifndef SLUICE_FILTERED_STREAM_HPP
 #define SLUICE_FILTERED_STREAM_HPP
 
+#include <sluice/detail/lowest_layer.hpp>
 #include <sluice/error.hpp>
 #include <sluice/flush_mode.hpp>
-#include <sluice/rate_limited_stream.hpp> // detail::lowest_layer_of
 
 #include <boost/asio/async_result.hpp>
 #include <boost/system/error_code.hpp>

@@ -1,6 +1,7 @@
 #ifndef SLUICE_RATE_LIMITED_STREAM_HPP
 #define SLUICE_RATE_LIMITED_STREAM_HPP
 
+#include <sluice/detail/lowest_layer.hpp>
 #include <sluice/detail/stream_limiter.hpp>
 #include <sluice/rate_limit.hpp>
 
@@ -16,20 +17,6 @@
 #include <utility>
 
 namespace sluice {
-
-namespace detail {
-template <class T>
-struct lowest_layer_of {
-  using type = T;
-};
-template <class T>
-requires requires {
-  typename T::lowest_layer_type;
-}
-struct lowest_layer_of<T> {
-  using type = typename T::lowest_layer_type;
-};
-} // namespace detail
 
 /// Shapes the reads and writes of any Asio stream (`tcp::socket`, `ssl::stream`, a
 /// `sluice::pipe`, another adapter) with token buckets: its own, and a group's it joins.
@@ -64,7 +51,8 @@ public:
   template <class... Args>
   explicit rate_limited_stream(Args&&... next_layer_args);
   rate_limited_stream(rate_limited_stream&&) noexcept = default;
-  rate_limited_stream& operator=(rate_limited_stream&&) noexcept = default;
+  /// Closes this stream's own limits first (see the destructor), then takes `other`'s.
+  rate_limited_stream& operator=(rate_limited_stream&& other) noexcept;
   /// Leaves the group; pending waits for tokens complete with operation_aborted.
   ~rate_limited_stream();
 
@@ -129,6 +117,7 @@ private:
   template <bool IsRead, class Buffers>
   std::size_t transfer(const Buffers& buffers, boost::system::error_code& ec);
   void retime(detail::flow f);
+  void close_limits();
 
   Stream next_;
   std::shared_ptr<impl> impl_;

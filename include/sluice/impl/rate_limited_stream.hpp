@@ -181,13 +181,29 @@ rate_limited_stream<Stream>::rate_limited_stream(Args&&... next_layer_args)
       impl_(std::make_shared<impl>(next_.get_executor())) {}
 
 template <class Stream>
-rate_limited_stream<Stream>::~rate_limited_stream() {
+void rate_limited_stream<Stream>::close_limits() {
   if (!impl_)
     return;
   impl_->closed = true; // what wakes now completes with operation_aborted
   for (auto& timer : impl_->timers)
     timer.cancel();
   impl_->leave();
+}
+
+template <class Stream>
+rate_limited_stream<Stream>::~rate_limited_stream() {
+  close_limits();
+}
+
+template <class Stream>
+rate_limited_stream<Stream>&
+rate_limited_stream<Stream>::operator=(rate_limited_stream&& other) noexcept {
+  if (this != &other) {
+    close_limits();
+    next_ = std::move(other.next_);
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
 }
 
 template <class Stream>
