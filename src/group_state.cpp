@@ -11,10 +11,6 @@ std::int64_t as_tokens(std::uint64_t v) {
   return v == unlimited ? token_bucket::no_limit : static_cast<std::int64_t>(v);
 }
 
-token_bucket make_bucket(std::uint64_t rate, std::uint64_t burst, std::chrono::nanoseconds tick,
-                         std::chrono::steady_clock::time_point now) {
-  return rate == unlimited ? token_bucket() : token_bucket(rate, burst, tick, now);
-}
 } // namespace
 
 /// Operations made ready under the lock, completed once it is released.
@@ -46,8 +42,8 @@ group_state::group_state(const net::any_io_executor& ex, const token_bucket_conf
   cfg.validate();
   config_ = cfg;
   auto now = clock::now();
-  buckets_[0] = make_bucket(cfg.read_rate, cfg.read_burst, cfg.tick, now);
-  buckets_[1] = make_bucket(cfg.write_rate, cfg.write_burst, cfg.tick, now);
+  buckets_[0].reconfigure(cfg.read_rate, cfg.read_burst, cfg.tick, now);
+  buckets_[1].reconfigure(cfg.write_rate, cfg.write_burst, cfg.tick, now);
   timers_[0].emplace(ex);
   timers_[1].emplace(ex);
 }
@@ -234,16 +230,8 @@ void group_state::set_config(const token_bucket_config& cfg) {
   std::lock_guard lock(mutex_);
   config_ = cfg;
   auto now = clock::now();
-  auto reconfigure = [&](token_bucket& b, std::uint64_t rate, std::uint64_t burst) {
-    if (rate == unlimited)
-      b = token_bucket();
-    else if (b.limited())
-      b.reconfigure(rate, burst, cfg.tick, now);
-    else
-      b = token_bucket(rate, burst, cfg.tick, now);
-  };
-  reconfigure(buckets_[0], cfg.read_rate, cfg.read_burst);
-  reconfigure(buckets_[1], cfg.write_rate, cfg.write_burst);
+  buckets_[0].reconfigure(cfg.read_rate, cfg.read_burst, cfg.tick, now);
+  buckets_[1].reconfigure(cfg.write_rate, cfg.write_burst, cfg.tick, now);
   if (owner_) // waiters are re-timed: served now if the new limit allows
     for (flow f : {flow::read, flow::write})
       serve(f, done);

@@ -33,16 +33,8 @@ void stream_limiter::charge(flow f, std::int64_t moved) {
 void stream_limiter::set_config(const token_bucket_config& cfg) {
   std::lock_guard lock(mutex_);
   auto now = clock::now();
-  auto configure = [&](token_bucket& b, std::uint64_t rate, std::uint64_t burst) {
-    if (rate == unlimited)
-      b = token_bucket();
-    else if (b.limited())
-      b.reconfigure(rate, burst, cfg.tick, now);
-    else
-      b = token_bucket(rate, burst, cfg.tick, now);
-  };
-  configure(buckets_[0], cfg.read_rate, cfg.read_burst);
-  configure(buckets_[1], cfg.write_rate, cfg.write_burst);
+  buckets_[0].reconfigure(cfg.read_rate, cfg.read_burst, cfg.tick, now);
+  buckets_[1].reconfigure(cfg.write_rate, cfg.write_burst, cfg.tick, now);
 }
 
 void stream_limiter::clear_config() {

@@ -59,8 +59,12 @@ std::chrono::nanoseconds token_bucket::time_until(std::int64_t wanted, clock::ti
 
 void token_bucket::reconfigure(std::uint64_t rate, std::uint64_t burst,
                                std::chrono::nanoseconds tick, clock::time_point now) {
-  std::int64_t held = tokens(now);
+  if (rate == std::numeric_limits<std::uint64_t>::max()) {
+    *this = token_bucket();
+    return;
+  }
   bool was_limited = limited();
+  std::int64_t held = tokens(now);
   *this = token_bucket(rate, burst, tick, now);
   if (was_limited)
     level_ = std::clamp(int128(held) * tick_ns_, floor_tokens * tick_ns_, cap_);

@@ -145,3 +145,13 @@ BOOST_AUTO_TEST_CASE(config_validation_names_the_field) {
   BOOST_TEST(rejects(cfg{.read_rate = big, .read_burst = big}, "read_rate"));
   BOOST_TEST(rejects(cfg{.write_rate = 1, .write_burst = big}, "write_burst"));
 }
+
+BOOST_AUTO_TEST_CASE(reconfigure_to_and_from_unlimited) {
+  token_bucket b;
+  b.reconfigure(100, 200, 1s, t0); // from unlimited: a fresh bucket, one tick's worth
+  BOOST_TEST(b.limited());
+  BOOST_TEST(b.tokens(t0) == 100);
+  b.reconfigure(sluice::unlimited, sluice::unlimited, 1s, t0);
+  BOOST_TEST(!b.limited());
+  BOOST_TEST(b.tokens(t0) == token_bucket::no_limit);
+}

@@ -45,7 +45,8 @@ public:
   /// zero if they are there now. Rounded up to the nanosecond.
   std::chrono::nanoseconds time_until(std::int64_t wanted, clock::time_point now);
 
-  /// New rate, burst and tick from `now` on; the whole tokens held carry over, capped.
+  /// New rate, burst and tick from `now` on (a rate of UINT64_MAX, sluice::unlimited: no
+  /// limit). The whole tokens held carry over, capped; an unlimited bucket starts afresh.
   void reconfigure(std::uint64_t rate, std::uint64_t burst, std::chrono::nanoseconds tick,
                    clock::time_point now);
 
