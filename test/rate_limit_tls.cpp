@@ -1,6 +1,6 @@
 // rate_limited_stream and ssl::stream in both orders: under ssl::stream the adapter shapes
-// wire bytes (ciphertext and handshakes), over it plaintext. The certificate is made here,
-// in memory, for each run: an EC P-256 key and a self-signed X.509 certificate.
+// wire bytes (ciphertext and handshakes), over it plaintext. The certificate is made in
+// memory for each run (example/self_signed.hpp).
 #define BOOST_TEST_MODULE rate_limit_tls
 #include <boost/test/unit_test.hpp>
 
@@ -11,9 +11,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
+#include "self_signed.hpp" // example/: the identity the TLS example uses too
 
 #include <chrono>
 #include <cstdint>
@@ -31,60 +29,16 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-struct pkey_deleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct x509_deleter {
-  void operator()(X509* p) const { X509_free(p); }
-};
-
-/// A fresh key pair and a self-signed certificate for "localhost".
-struct identity {
-  std::unique_ptr<EVP_PKEY, pkey_deleter> key;
-  std::unique_ptr<X509, x509_deleter> cert;
-
-  identity() : key(EVP_EC_gen("P-256")), cert(X509_new()) {
-    if (!key || !cert)
-      throw std::runtime_error("key or certificate allocation failed");
-    X509* x = cert.get();
-    bool ok = X509_set_version(x, 2) == 1 && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) == 1 &&
-              X509_gmtime_adj(X509_getm_notBefore(x), -3600) != nullptr &&
-              X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600) != nullptr &&
-              X509_set_pubkey(x, key.get()) == 1;
-    X509_NAME* name = X509_get_subject_name(x);
-    ok = ok &&
-         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
-                                    0) == 1 &&
-         X509_set_issuer_name(x, name) == 1 && X509_sign(x, key.get(), EVP_sha256()) > 0;
-    if (!ok)
-      throw std::runtime_error("making the certificate failed");
-  }
-};
-
-const identity& test_identity() {
-  static const identity id;
+/// The server's and client's contexts over one identity made for this run.
+const sluice_example::self_signed& test_identity() {
+  static const sluice_example::self_signed id;
   return id;
 }
-
-/// The server's context: the certificate and its key.
 ssl::context server_context() {
-  ssl::context ctx(ssl::context::tls_server);
-  const identity& id = test_identity();
-  if (SSL_CTX_use_certificate(ctx.native_handle(), id.cert.get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx.native_handle(), id.key.get()) != 1)
-    throw std::runtime_error("loading the identity failed");
-  return ctx;
+  return test_identity().server_context();
 }
-
-/// The client's context: trusts the certificate, and checks it.
 ssl::context client_context() {
-  ssl::context ctx(ssl::context::tls_client);
-  if (X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx.native_handle()),
-                          test_identity().cert.get()) != 1)
-    throw std::runtime_error("trusting the certificate failed");
-  ctx.set_verify_mode(ssl::verify_peer);
-  return ctx;
+  return test_identity().client_context();
 }
 
 std::string pattern(std::size_t n, unsigned seed) {
