@@ -38,14 +38,12 @@ private:
 
 group_state::group_state(const net::any_io_executor& ex, const token_bucket_config& cfg,
                          rate_limit_group* owner)
-    : owner_(owner) {
+    : owner_(owner), executor_(ex) {
   cfg.validate();
   config_ = cfg;
   auto now = clock::now();
   buckets_[0].reconfigure(cfg.read_rate, cfg.read_burst, cfg.tick, now);
   buckets_[1].reconfigure(cfg.write_rate, cfg.write_burst, cfg.tick, now);
-  timers_[0].emplace(ex);
-  timers_[1].emplace(ex);
 }
 
 std::int64_t group_state::rate(flow f) const {
@@ -97,24 +95,37 @@ std::int64_t group_state::fair_share(flow f, std::int64_t tokens) const {
   return std::min(tokens, std::max(quantum(f), tokens / members));
 }
 
+// Under the lock: what m may take at once, or 0 when it must queue. Less than a member's
+// share of a tick is not worth an operation: with a continuous refill, taking it would mean
+// many tiny writes instead of one per tick.
+std::int64_t group_state::grant_now(flow f, group_member& m, std::int64_t want,
+                                    clock::time_point now) {
+  if (!owner_ || !m.joined)
+    return want;
+  const int i = static_cast<int>(f);
+  if (!queues_[i].empty())
+    return 0;
+  std::int64_t tokens = buckets_[i].tokens(now);
+  if (tokens <= 0 || tokens < std::min(want, quantum(f)))
+    return 0;
+  std::int64_t granted = std::min(want, fair_share(f, tokens));
+  buckets_[i].take(granted, now);
+  return granted;
+}
+
+std::int64_t group_state::try_acquire(flow f, group_member& m, std::int64_t want,
+                                      clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  return grant_now(f, m, want, now);
+}
+
 std::int64_t group_state::acquire(flow f, group_member& m, std::int64_t want,
                                   pending_op_factory<pending_op>& factory) {
   completions done;
   std::lock_guard lock(mutex_);
-  if (!owner_ || !m.joined)
-    return want;
+  if (std::int64_t granted = grant_now(f, m, want, clock::now()); granted > 0)
+    return granted;
   const int i = static_cast<int>(f);
-  if (queues_[i].empty()) {
-    auto now = clock::now();
-    // Less than a member's share of a tick is not worth an operation: with a continuous
-    // refill, taking it would mean many tiny writes instead of one per tick.
-    if (std::int64_t tokens = buckets_[i].tokens(now);
-        tokens > 0 && tokens >= std::min(want, quantum(f))) {
-      std::int64_t granted = std::min(want, fair_share(f, tokens));
-      buckets_[i].take(granted, now);
-      return granted;
-    }
-  }
   group_wait& w = m.waits[i];
   w.op = factory.make(++serial_);
   queues_[i].push(w, want);
@@ -163,6 +174,8 @@ void group_state::arm(flow f, clock::duration delay) {
   const int i = static_cast<int>(f);
   std::uint64_t generation = ++generation_[i];
   armed_[i] = true;
+  if (!timers_[i])
+    timers_[i].emplace(executor_);
   timers_[i]->expires_after(delay);
   timers_[i]->async_wait(
       [weak = weak_from_this(), f, generation](const boost::system::error_code&) {
@@ -181,12 +194,12 @@ void group_state::on_timer(flow f, std::uint64_t generation) {
   serve(f, done);
 }
 
-void group_state::release(flow f, std::int64_t granted, std::int64_t moved) {
+void group_state::release(flow f, std::int64_t granted, std::int64_t moved, clock::time_point now) {
   std::lock_guard lock(mutex_);
   const int i = static_cast<int>(f);
   totals_[i] += static_cast<std::uint64_t>(moved);
   if (owner_ && granted > moved)
-    buckets_[i].take(moved - granted, clock::now());
+    buckets_[i].take(moved - granted, now);
 }
 
 void group_state::cancel_wait(flow f, group_member& m, std::uint64_t serial) {
@@ -295,6 +308,7 @@ void group_state::dissolve() {
   size_ = 0;
   for (auto& timer : timers_)
     timer.reset(); // nothing of the group's executor is used from here on
+  executor_ = {};
 }
 
 } // namespace sluice::detail

@@ -14,20 +14,23 @@ constexpr std::int64_t worth_waiting_for = 64;
 stream_limiter::admission stream_limiter::admit(flow f, std::size_t want) {
   std::lock_guard lock(mutex_);
   const int i = static_cast<int>(f);
-  auto now = clock::now();
-  std::int64_t tokens = buckets_[i].tokens(now);
+  token_bucket& bucket = buckets_[i];
   std::int64_t bytes = static_cast<std::int64_t>(
       std::min<std::size_t>(want, static_cast<std::size_t>(token_bucket::no_limit)));
-  if (tokens <= 0) {
-    std::int64_t wanted = std::min({bytes, max_single_[i], worth_waiting_for, buckets_[i].burst()});
-    return {0, buckets_[i].time_until(wanted, now)};
-  }
-  return {std::min({bytes, tokens, max_single_[i]}), {}};
+  bytes = std::min(bytes, max_single_[i]);
+  if (!bucket.limited())
+    return {bytes, {}, false, group_, group_ ? clock::now() : clock::time_point{}};
+  auto now = clock::now();
+  std::int64_t tokens = bucket.tokens(now);
+  if (tokens <= 0)
+    return {0, bucket.time_until(std::min({bytes, worth_waiting_for, bucket.burst()}), now), false,
+            nullptr, now};
+  return {std::min(bytes, tokens), {}, true, group_, now};
 }
 
-void stream_limiter::charge(flow f, std::int64_t moved) {
+void stream_limiter::charge(flow f, std::int64_t moved, clock::time_point now) {
   std::lock_guard lock(mutex_);
-  buckets_[static_cast<int>(f)].take(moved, clock::now());
+  buckets_[static_cast<int>(f)].take(moved, now);
 }
 
 void stream_limiter::set_config(const token_bucket_config& cfg) {

@@ -13,7 +13,7 @@ constexpr int128 floor_tokens = -token_bucket::no_limit;
 token_bucket::token_bucket(std::uint64_t rate, std::uint64_t burst, std::chrono::nanoseconds tick,
                            clock::time_point now)
     : level_(int128(std::min(rate, burst)) * tick.count()), cap_(int128(burst) * tick.count()),
-      rate_(rate), tick_ns_(tick.count()), last_(now) {}
+      burst_(static_cast<std::int64_t>(burst)), rate_(rate), tick_ns_(tick.count()), last_(now) {}
 
 void token_bucket::refill(clock::time_point now) {
   if (now <= last_)
@@ -31,6 +31,8 @@ std::int64_t token_bucket::tokens(clock::time_point now) {
   if (!limited())
     return no_limit;
   refill(now);
+  if (level_ == cap_) // the common case of a limit that does not bind: no division
+    return burst_;
   int128 whole = level_ / tick_ns_; // rounds toward zero: -0.5 tokens reads as 0
   if (level_ < 0 && whole * tick_ns_ != level_)
     --whole; // floor, so that an overdrawn bucket never reads as having a token

@@ -916,3 +916,82 @@ BOOST_AUTO_TEST_CASE(destroyed_stream_gives_back_a_grant_it_did_not_use) {
   BOOST_TEST(group.write_limit() == 400);
   BOOST_TEST(group.totals().written == 0u);
 }
+
+// --- Operations admitted at once go straight to the next layer -------------------------
+
+BOOST_AUTO_TEST_CASE(an_admitted_read_cancelled_in_the_next_layer_is_charged_nothing) {
+  for (auto type : cancellation_types) {
+    BOOST_TEST_CONTEXT("type " << static_cast<int>(type)) {
+      net::io_context ctx;
+      sluice::rate_limit_group group(ctx.get_executor(), read_limit(1000, 1000, 24h));
+      pipe_fixture p(ctx);
+      p.stream.set_rate_limit(read_limit(500, 500, 24h));
+      p.stream.join(group);
+      net::cancellation_signal signal;
+      result r;
+      char buf[300];
+      p.stream.async_read_some(net::buffer(buf),
+                               net::bind_cancellation_slot(signal.slot(), store(r)));
+      ctx.poll();
+      BOOST_TEST(!r.done);                   // admitted, and waiting in the pipe for bytes
+      BOOST_TEST(group.read_limit() == 700); // the grant, held while the read is pending
+      signal.emit(type);                     // reaches the pipe's own cancellation
+      BOOST_REQUIRE(run_until(
+          ctx, [&] { return r.done; }, 5s));
+      BOOST_TEST((r.ec == net::error::operation_aborted));
+      BOOST_TEST(r.n == 0u);
+      BOOST_TEST(group.read_limit() == 1000); // given back whole
+      BOOST_TEST(p.stream.read_limit() == 500);
+      BOOST_TEST(group.totals().read == 0u);
+    }
+  }
+}
+
+/// Counts what is allocated through it.
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  std::size_t* count;
+  explicit counting_allocator(std::size_t* c) : count(c) {}
+  template <class U>
+  counting_allocator(const counting_allocator<U>& other) : count(other.count) {}
+  T* allocate(std::size_t n) {
+    ++*count;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) { std::allocator<T>().deallocate(p, n); }
+  template <class U>
+  bool operator==(const counting_allocator<U>& other) const {
+    return count == other.count;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(an_admitted_operation_keeps_the_handlers_executor_and_allocator) {
+  net::io_context ctx;
+  sluice::rate_limit_group group(ctx.get_executor(), write_limit(1 << 20, 1 << 20, 1s));
+  pipe_fixture p(ctx);
+  p.stream.set_rate_limit(write_limit(1 << 20, 1 << 20, 1s));
+  p.stream.join(group);
+  auto strand = net::make_strand(ctx);
+  std::size_t allocations = 0;
+  const std::string out = pattern(100, 25);
+  bool on_strand = false, done = false;
+  auto handler = [&](error_code ec, std::size_t n) {
+    BOOST_TEST(!ec);
+    BOOST_TEST(n == out.size());
+    on_strand = strand.running_in_this_thread();
+    done = true;
+  };
+  p.stream.async_write_some(
+      net::buffer(out),
+      net::bind_executor(strand,
+                         net::bind_allocator(counting_allocator<void>(&allocations), handler)));
+  BOOST_REQUIRE(run_until(ctx, [&] { return done; }));
+  BOOST_TEST(on_strand);
+  BOOST_TEST(allocations > 0u);
+  BOOST_TEST(p.read_exactly(ctx, out.size()) == out);
+  BOOST_TEST(group.totals().written == out.size());
+  // Charged the 100 bytes (less what has refilled since, at 1 MiB/s).
+  BOOST_TEST(p.stream.write_limit() < (1 << 20));
+  BOOST_TEST(p.stream.write_limit() >= (1 << 20) - 100);
+}

@@ -25,7 +25,8 @@ namespace sluice {
 /// (own bucket, fair group share and max single size, the lowest wins) and it is charged
 /// what actually moved. With no tokens, the operation waits on a timer for exactly as long
 /// as the refill of a worthwhile amount needs (64 bytes, or less if it wants less: not one
-/// wake-up per byte), or in the group's fair queue; no timer runs while nobody waits.
+/// wake-up per byte), or in the group's fair queue; no timer runs while nobody waits. An
+/// operation admitted at once goes straight to the next layer; only a wait is composed.
 /// Zero-length operations pass straight through (`ssl::stream` issues them).
 ///
 /// Over TLS the bytes counted are those of the layer wrapped: `ssl::stream<
@@ -112,6 +113,8 @@ public:
   void cancel();
 
 private:
+  template <bool IsRead>
+  struct initiate_transfer;
   template <bool IsRead, class Buffers>
   struct transfer_op;
   template <bool IsRead, class Buffers>

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstddef>
+#include <type_traits>
 
 namespace sluice::detail {
 
@@ -34,6 +35,18 @@ private:
   std::array<Buffer, 16> pieces_;
   std::size_t count_ = 0;
 };
+
+/// The first `limit` bytes of `buffers`: a single buffer stays one (no copy of a 16-piece
+/// array into every operation), a sequence becomes a buffer_prefix.
+template <class Buffer, class BufferSequence>
+auto prefix_of(const BufferSequence& buffers, std::size_t limit) {
+  if constexpr (std::is_convertible_v<BufferSequence, Buffer>) {
+    Buffer b(buffers);
+    return b.size() > limit ? Buffer(b.data(), limit) : b;
+  } else {
+    return buffer_prefix<Buffer>(buffers, limit);
+  }
+}
 
 } // namespace sluice::detail
 

@@ -48,6 +48,8 @@ struct group_member {
 /// thread and any io_context.
 class group_state : public std::enable_shared_from_this<group_state> {
 public:
+  using clock = std::chrono::steady_clock;
+
   group_state(const net::any_io_executor& ex, const token_bucket_config& cfg,
               rate_limit_group* owner);
   group_state(const group_state&) = delete;
@@ -62,8 +64,12 @@ public:
   /// A dissolved group grants `want`.
   std::int64_t acquire(flow f, group_member& m, std::int64_t want,
                        pending_op_factory<pending_op>& factory);
+  /// What acquire grants at once, or 0 where it would wait (nothing is queued then); `now`
+  /// is the caller's reading of the clock.
+  std::int64_t try_acquire(flow f, group_member& m, std::int64_t want, clock::time_point now);
   /// Gives back what a grant did not move, and counts what it did.
-  void release(flow f, std::int64_t granted, std::int64_t moved);
+  void release(flow f, std::int64_t granted, std::int64_t moved,
+               clock::time_point now = clock::now());
   void cancel_wait(flow f, group_member& m, std::uint64_t serial);
   /// Completes m's waits (both flows) with operation_aborted.
   void cancel_waits(group_member& m);
@@ -82,10 +88,10 @@ public:
   void dissolve();
 
 private:
-  using clock = std::chrono::steady_clock;
   class completions;
 
   std::int64_t quantum(flow f) const; // a member's share of a tick, at least min_share
+  std::int64_t grant_now(flow f, group_member& m, std::int64_t want, clock::time_point now);
   std::int64_t refill_target(flow f) const;
   std::int64_t fair_share(flow f, std::int64_t tokens) const;
   // Shares what has accrued (a tick's worth, or all that is asked if less; with `eager`, any
@@ -104,8 +110,10 @@ private:
   group_member* members_ = nullptr;
   std::size_t size_ = 0;
   rate_limit_group* owner_;
-  std::array<std::optional<net::steady_timer>, 2> timers_; // reset once dissolved
-  std::array<std::uint64_t, 2> generation_{};              // a re-armed timer's old wait is void
+  net::any_io_executor executor_;
+  // Made at the first wait (a timer brings up the io_context's reactor), reset once dissolved.
+  std::array<std::optional<net::steady_timer>, 2> timers_;
+  std::array<std::uint64_t, 2> generation_{}; // a re-armed timer's old wait is void
   std::array<bool, 2> armed_{};
   std::uint64_t serial_ = 0;
   std::vector<fair_waiter*> served_; // scratch, kept to reuse its memory

@@ -26,13 +26,17 @@ public:
   ~stream_limiter() { leave(); }
 
   struct admission {
-    std::int64_t bytes = 0;          ///< > 0: move at most this, group permitting
-    std::chrono::nanoseconds wait{}; ///< else: wait this long, then ask again
+    std::int64_t bytes = 0;             ///< > 0: move at most this, group permitting
+    std::chrono::nanoseconds wait{};    ///< else: wait this long, then ask again
+    bool charge = false;                ///< the own bucket is to be charged what moves
+    std::shared_ptr<group_state> group; ///< the group to ask next, if any
+    clock::time_point now{};            ///< when admitted (read if a bucket is limited)
   };
-  /// What the own bucket and the max single size allow for `want` (> 0) bytes now.
+  /// What the own bucket and the max single size allow for `want` (> 0) bytes now, and
+  /// the group that must allow it too.
   admission admit(flow f, std::size_t want);
   /// Charges the own bucket for what moved.
-  void charge(flow f, std::int64_t moved);
+  void charge(flow f, std::int64_t moved, clock::time_point now = clock::now());
 
   void set_config(const token_bucket_config& cfg); // validated by the caller
   void clear_config();

@@ -31,9 +31,7 @@ public:
 
   bool limited() const { return rate_ != 0; }
   /// The bucket size in tokens, or no_limit.
-  std::int64_t burst() const {
-    return limited() ? static_cast<std::int64_t>(cap_ / tick_ns_) : no_limit;
-  }
+  std::int64_t burst() const { return limited() ? burst_ : no_limit; }
 
   /// Whole tokens available at `now` (negative when overdrawn), or no_limit.
   std::int64_t tokens(clock::time_point now);
@@ -55,6 +53,7 @@ private:
 
   int128 level_ = 0;       // token-nanoseconds
   int128 cap_ = 0;         // burst x tick
+  std::int64_t burst_ = 0; // in tokens
   std::uint64_t rate_ = 0; // tokens per tick; 0: unlimited
   std::int64_t tick_ns_ = 1;
   clock::time_point last_{};

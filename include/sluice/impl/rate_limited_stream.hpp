@@ -11,6 +11,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <optional>
 #include <thread>
 
 namespace sluice {
@@ -30,7 +31,45 @@ struct group_wait_canceller {
   }
 };
 
+/// The handler of an operation admitted at once, handed to the next layer: it charges the
+/// buckets what moved, then calls the caller's handler. The next layer sees the caller's
+/// executor, allocator and cancellation slot (the associator below), as if called directly.
+template <class Handler>
+struct charge_then {
+  Handler handler;
+  std::shared_ptr<stream_limiter> own; // null: no own bucket to charge
+  std::shared_ptr<group_state> group;  // null: no group's grant to settle
+  std::int64_t granted;
+  flow f;
+
+  void operator()(boost::system::error_code ec, std::size_t n) {
+    const auto moved = static_cast<std::int64_t>(n);
+    const auto now = std::chrono::steady_clock::now();
+    if (own)
+      own->charge(f, moved, now);
+    if (group)
+      group->release(f, granted, moved, now);
+    std::move(handler)(ec, n);
+  }
+};
+
 } // namespace detail
+} // namespace sluice
+
+template <template <class, class> class Associator, class Handler, class DefaultCandidate>
+struct boost::asio::associator<Associator, sluice::detail::charge_then<Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+  static typename Associator<Handler, DefaultCandidate>::type
+  get(const sluice::detail::charge_then<Handler>& h) noexcept {
+    return Associator<Handler, DefaultCandidate>::get(h.handler);
+  }
+  static auto get(const sluice::detail::charge_then<Handler>& h, const DefaultCandidate& c) noexcept
+      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
+    return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+  }
+};
+
+namespace sluice {
 
 /// What outlives the stream object while its operations are pending: the limits, the
 /// timers of the waits for the own bucket, and whether the stream is gone.
@@ -41,10 +80,19 @@ struct rate_limited_stream<Stream>::impl : detail::stream_limiter {
                                         boost::asio::wait_traits<std::chrono::steady_clock>,
                                         executor_type>;
 
-  explicit impl(const executor_type& ex) : timers{timer_type(ex), timer_type(ex)} {}
+  explicit impl(const executor_type& ex) : executor(ex) {}
 
-  std::array<timer_type, 2> timers;       // by flow
-  std::array<bool, 2> waiting{};          // an operation waits on timers[f]
+  // Made at the first wait: a timer brings up its io_context's reactor, which then polls
+  // between handlers, a cost a stream whose limits never bind should not impose.
+  timer_type& timer(int i) {
+    if (!timers[i])
+      timers[i].emplace(executor);
+    return *timers[i];
+  }
+
+  executor_type executor;
+  std::array<std::optional<timer_type>, 2> timers; // by flow
+  std::array<bool, 2> waiting{};                   // an operation waits on timers[f]
   std::array<bool, 2> retimed{};          // ...and its wake-up is a re-time, not a cancellation
   std::array<std::uint64_t, 2> cancels{}; // cancel() calls, by flow
   bool closed = false;
@@ -65,6 +113,7 @@ struct rate_limited_stream<Stream>::transfer_op {
   Buffers buffers;
   std::shared_ptr<detail::group_state> group = {};
   std::int64_t granted = 0;
+  bool charge = false; // the own bucket is limited
   step at = step::start;
   std::uint64_t cancels = state->cancels[static_cast<int>(f)]; // cancel() calls before this one
 
@@ -76,8 +125,6 @@ struct rate_limited_stream<Stream>::transfer_op {
     case step::start:
       // A wait for tokens has moved nothing, so every kind of cancellation is safe.
       self.reset_cancellation_state(boost::asio::enable_total_cancellation());
-      if (boost::asio::buffer_size(buffers) == 0)
-        return start_io(self, 0); // zero-length: straight through
       return admit(self);
     case step::own_wait:
       state->waiting[i] = false;
@@ -99,11 +146,10 @@ struct rate_limited_stream<Stream>::transfer_op {
         return admit(self);
       return start_io(self, static_cast<std::int64_t>(n));
     case step::io:
-      if (granted > 0) {
+      if (charge)
         state->charge(f, static_cast<std::int64_t>(n));
-        if (group)
-          group->release(f, granted, static_cast<std::int64_t>(n));
-      }
+      if (group)
+        group->release(f, granted, static_cast<std::int64_t>(n));
       return self.complete(ec, n);
     }
   }
@@ -125,10 +171,11 @@ struct rate_limited_stream<Stream>::transfer_op {
     if (a.bytes == 0) {
       at = step::own_wait;
       state->waiting[i] = true;
-      state->timers[i].expires_after(a.wait);
-      return state->timers[i].async_wait(std::move(self));
+      state->timer(i).expires_after(a.wait);
+      return state->timer(i).async_wait(std::move(self));
     }
-    group = state->group();
+    charge = a.charge;
+    group = std::move(a.group);
     if (!group)
       return start_io(self, a.bytes);
     // The group may complete the wait on another thread as soon as it is queued: `this`
@@ -146,7 +193,7 @@ struct rate_limited_stream<Stream>::transfer_op {
   void start_io(Self& self, std::int64_t bytes) {
     at = step::io;
     granted = bytes;
-    detail::buffer_prefix<buffer_type> prefix(buffers, static_cast<std::size_t>(bytes));
+    auto prefix = detail::prefix_of<buffer_type>(buffers, static_cast<std::size_t>(bytes));
     if constexpr (IsRead)
       stream->next_.async_read_some(prefix, std::move(self));
     else
@@ -163,15 +210,52 @@ struct rate_limited_stream<Stream>::transfer_op {
       auto slot = boost::asio::get_associated_cancellation_slot(self);
       if (slot.is_connected())
         slot.template emplace<detail::group_wait_canceller>(group, state, f, serial);
-      auto ex = state->timers[0].get_executor();
-      return detail::pending_op_impl<detail::pending_op, Self, executor_type>::make(self, ex,
-                                                                                    serial);
+      return detail::pending_op_impl<detail::pending_op, Self, executor_type>::make(
+          self, state->executor, serial);
     }
 
     Self& self;
     std::shared_ptr<detail::group_state> group;
     std::shared_ptr<impl> state;
   };
+};
+
+/// Starts a read_some or write_some. The common case, tokens there, is admitted here and
+/// goes straight to the next layer with a charge_then handler (or, with nothing to charge,
+/// the caller's own); only an operation that must wait becomes a transfer_op.
+template <class Stream>
+template <bool IsRead>
+struct rate_limited_stream<Stream>::initiate_transfer {
+  rate_limited_stream* stream;
+
+  template <class Handler, class Buffers>
+  void operator()(Handler&& handler, const Buffers& buffers) const {
+    constexpr detail::flow f = IsRead ? detail::flow::read : detail::flow::write;
+    using buffer_type = typename transfer_op<IsRead, Buffers>::buffer_type;
+    using handler_type = std::decay_t<Handler>;
+    auto io = [this](const auto& cut, auto&& h) {
+      if constexpr (IsRead)
+        stream->next_.async_read_some(cut, std::forward<decltype(h)>(h));
+      else
+        stream->next_.async_write_some(cut, std::forward<decltype(h)>(h));
+    };
+    const std::size_t want = boost::asio::buffer_size(buffers);
+    if (want == 0) // zero-length (ssl::stream issues them): straight through
+      return io(buffers, std::forward<Handler>(handler));
+    auto& state = stream->impl_;
+    auto a = state->admit(f, want);
+    if (a.bytes > 0 && a.group)
+      a.bytes = a.group->try_acquire(f, state->member, a.bytes, a.now);
+    if (a.bytes == 0) // it waits: the whole composed operation
+      return boost::asio::async_compose<handler_type, void(boost::system::error_code, std::size_t)>(
+          transfer_op<IsRead, Buffers>{stream, state, buffers}, handler, stream->next_);
+    auto cut = detail::prefix_of<buffer_type>(buffers, static_cast<std::size_t>(a.bytes));
+    if (!a.charge && !a.group)
+      return io(cut, std::forward<Handler>(handler));
+    io(cut,
+       detail::charge_then<handler_type>{std::forward<Handler>(handler), a.charge ? state : nullptr,
+                                         std::move(a.group), a.bytes, f});
+  }
 };
 
 template <class Stream>
@@ -186,7 +270,8 @@ void rate_limited_stream<Stream>::close_limits() {
     return;
   impl_->closed = true; // what wakes now completes with operation_aborted
   for (auto& timer : impl_->timers)
-    timer.cancel();
+    if (timer)
+      timer->cancel();
   impl_->leave();
 }
 
@@ -219,8 +304,8 @@ template <class MutableBufferSequence,
           boost::asio::completion_token_for<void(boost::system::error_code, std::size_t)> Token>
 auto rate_limited_stream<Stream>::async_read_some(const MutableBufferSequence& buffers,
                                                   Token&& token) {
-  return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-      transfer_op<true, MutableBufferSequence>{this, impl_, buffers}, token, next_);
+  return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+      initiate_transfer<true>{this}, token, buffers);
 }
 
 template <class Stream>
@@ -228,8 +313,8 @@ template <class ConstBufferSequence,
           boost::asio::completion_token_for<void(boost::system::error_code, std::size_t)> Token>
 auto rate_limited_stream<Stream>::async_write_some(const ConstBufferSequence& buffers,
                                                    Token&& token) {
-  return boost::asio::async_compose<Token, void(boost::system::error_code, std::size_t)>(
-      transfer_op<false, ConstBufferSequence>{this, impl_, buffers}, token, next_);
+  return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+      initiate_transfer<false>{this}, token, buffers);
 }
 
 template <class Stream>
@@ -239,7 +324,7 @@ std::size_t rate_limited_stream<Stream>::transfer(const Buffers& buffers,
   using buffer_type = typename transfer_op<IsRead, Buffers>::buffer_type;
   constexpr detail::flow f = IsRead ? detail::flow::read : detail::flow::write;
   auto io = [&](std::size_t limit) {
-    detail::buffer_prefix<buffer_type> prefix(buffers, limit);
+    auto prefix = detail::prefix_of<buffer_type>(buffers, limit);
     if constexpr (IsRead)
       return next_.read_some(prefix, ec);
     else
@@ -255,7 +340,7 @@ std::size_t rate_limited_stream<Stream>::transfer(const Buffers& buffers,
       continue;
     }
     std::int64_t granted = a.bytes;
-    auto group = impl_->group();
+    auto group = std::move(a.group);
     if (group) {
       detail::blocking_grant wait;
       granted = group->acquire(f, impl_->member, a.bytes, wait);
@@ -268,7 +353,8 @@ std::size_t rate_limited_stream<Stream>::transfer(const Buffers& buffers,
       }
     }
     std::size_t n = io(static_cast<std::size_t>(granted));
-    impl_->charge(f, static_cast<std::int64_t>(n));
+    if (a.charge)
+      impl_->charge(f, static_cast<std::int64_t>(n));
     if (group)
       group->release(f, granted, static_cast<std::int64_t>(n));
     return n;
@@ -314,7 +400,7 @@ void rate_limited_stream<Stream>::retime(detail::flow f) {
   const int i = static_cast<int>(f);
   if (impl_->waiting[i]) {
     impl_->retimed[i] = true;
-    impl_->timers[i].cancel();
+    impl_->timers[i]->cancel();
   }
 }
 
@@ -396,7 +482,8 @@ void rate_limited_stream<Stream>::cancel() {
   for (auto& n : impl_->cancels)
     ++n; // also ends waits whose wake-up is already on its way
   for (auto& timer : impl_->timers)
-    timer.cancel();
+    if (timer)
+      timer->cancel();
   if (auto g = impl_->group())
     g->cancel_waits(impl_->member);
   if constexpr (requires { next_.cancel(); })
