@@ -3,8 +3,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/detail/fair_queue.hpp>
+#include <sluice/detail/token_bucket.hpp>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <numeric>
 
 using sluice::detail::fair_queue;
@@ -130,4 +133,60 @@ BOOST_AUTO_TEST_CASE(many_waiters_share_within_one_byte) {
     }
   }
   BOOST_TEST(odd == 3);
+}
+
+// The group's pure core over virtual time: a bucket refilled each tick and shared among
+// the members waiting, who take their grant and queue again. Exact, tick by tick.
+BOOST_AUTO_TEST_CASE(members_joining_and_leaving_mid_wait_over_virtual_time) {
+  using namespace std::chrono_literals;
+  using sluice::detail::token_bucket;
+  const auto t0 = token_bucket::clock::time_point{} + 1000h;
+  token_bucket bucket(900, 900, 10ms, t0); // 900 bytes a tick
+  fair_queue q;
+  struct member {
+    fair_waiter w;
+    std::int64_t wants = 0; // per wait: a member's own lower limit shows as a small demand
+    std::int64_t got = 0;   // in the current phase
+  };
+  std::array<member, 4> m;
+  m[0].wants = m[1].wants = m[3].wants = 1'000'000; // always hungry
+  m[2].wants = 100;                                 // held down to 100 a tick
+  for (int i : {0, 1, 2})
+    q.push(m[i].w, m[i].wants);
+  std::vector<fair_waiter*> served;
+  auto run_ticks = [&](int ticks, int first_tick) {
+    for (auto& x : m)
+      x.got = 0;
+    for (int t = first_tick; t < first_tick + ticks; ++t) {
+      auto now = t0 + t * 10ms;
+      served.clear();
+      std::int64_t tokens = bucket.tokens(now);
+      BOOST_REQUIRE(tokens == 900); // a tick's worth each tick: nothing lost, nothing extra
+      bucket.take(q.share(tokens, 1, served), now);
+      for (fair_waiter* w : served) {
+        auto& x = *std::find_if(m.begin(), m.end(), [&](member& y) { return &y.w == w; });
+        x.got += w->granted;
+        q.push(*w, x.wants);
+      }
+    }
+  };
+  // 0, 1 hungry; 2 wants 100 a tick: 2 gets 100 and 0, 1 split the other 800.
+  run_ticks(10, 1);
+  BOOST_TEST(m[0].got == 4000);
+  BOOST_TEST(m[1].got == 4000);
+  BOOST_TEST(m[2].got == 1000);
+  // 3 joins mid-wait: three hungry members split 800, the odd bytes rotating.
+  q.push(m[3].w, m[3].wants);
+  run_ticks(30, 11);
+  for (int i : {0, 1, 3})
+    BOOST_TEST(m[i].got == 8000); // 266 or 267 a tick, 800 / 3 over 30 ticks exactly
+  BOOST_TEST(m[2].got == 3000);
+  // 1 leaves mid-wait: the others take its share from the next tick on.
+  q.remove(m[1].w);
+  m[1].wants = 0;
+  run_ticks(10, 41);
+  BOOST_TEST(m[0].got == 4000);
+  BOOST_TEST(m[1].got == 0);
+  BOOST_TEST(m[3].got == 4000);
+  BOOST_TEST(m[2].got == 1000);
 }
