@@ -1,0 +1,268 @@
+// sluice-proxy's command line: every unit, every error, and the buckets made of it.
+#define BOOST_TEST_MODULE proxy_options
+#include <boost/test/unit_test.hpp>
+
+#include "proxy_options.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace sluice::proxy;
+using namespace std::chrono_literals;
+using args = std::vector<std::string>;
+
+namespace {
+
+// True when parse_size / parse_duration reject `text` with a message that quotes it.
+template <class Parse>
+bool rejects(Parse parse, const std::string& text, const std::string& words = "") {
+  try {
+    parse(text);
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST_MESSAGE(text << " -> " << e.what());
+    std::string what = e.what();
+    return what.find(words) != std::string::npos &&
+           (text.empty() || what.find("'" + text + "'") != std::string::npos);
+  }
+  return false;
+}
+
+// True when parse_options rejects `a` with an option_error naming `option`, the message
+// starting with it.
+bool rejects_option(const args& a, const std::string& option, const std::string& words = "") {
+  try {
+    parse_options(a);
+  } catch (const option_error& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    std::string what = e.what();
+    return e.option() == option && what.starts_with(option + ": ") &&
+           what.find(words) != std::string::npos;
+  }
+  return false;
+}
+
+const args endpoints{"--listen", "127.0.0.1:8080", "--upstream", "127.0.0.1:8000"};
+
+args with(std::initializer_list<std::string> more) {
+  args a = endpoints;
+  a.insert(a.end(), more);
+  return a;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(size_units) {
+  BOOST_TEST(parse_size("0") == 0u);
+  BOOST_TEST(parse_size("1234") == 1234u);
+  BOOST_TEST(parse_size("1234B") == 1234u);
+  BOOST_TEST(parse_size("2K") == 2000u);
+  BOOST_TEST(parse_size("2KB") == 2000u);
+  BOOST_TEST(parse_size("2Ki") == 2048u);
+  BOOST_TEST(parse_size("256KiB") == 262144u);
+  BOOST_TEST(parse_size("3M") == 3000000u);
+  BOOST_TEST(parse_size("3MB") == 3000000u);
+  BOOST_TEST(parse_size("3Mi") == 3u * 1024 * 1024);
+  BOOST_TEST(parse_size("2MiB") == 2u * 1024 * 1024);
+  BOOST_TEST(parse_size("5G") == 5000000000u);
+  BOOST_TEST(parse_size("5GB") == 5000000000u);
+  BOOST_TEST(parse_size("5Gi") == 5ull * 1024 * 1024 * 1024);
+  BOOST_TEST(parse_size("5GiB") == 5ull * 1024 * 1024 * 1024);
+}
+
+BOOST_AUTO_TEST_CASE(size_spellings) {
+  BOOST_TEST(parse_size("256kib") == 262144u); // units ignore case
+  BOOST_TEST(parse_size("256KIB") == 262144u);
+  BOOST_TEST(parse_size("1kb") == 1000u);
+  BOOST_TEST(parse_size("256KiB/s") == 262144u); // a rate may say so
+  BOOST_TEST(parse_size("100/s") == 100u);
+  BOOST_TEST(parse_size("1.5MiB") == 1572864u);   // fractions, exactly
+  BOOST_TEST(parse_size("1.1GB") == 1100000000u); // where a double would give ...999
+  BOOST_TEST(parse_size("0.5K") == 500u);
+  BOOST_TEST(parse_size(".5K") == 500u);
+  BOOST_TEST(parse_size("1.0009K") == 1000u); // rounded down to whole bytes
+  BOOST_TEST(parse_size("9223372036854775807") == 9223372036854775807u); // INT64_MAX
+}
+
+BOOST_AUTO_TEST_CASE(size_errors) {
+  BOOST_TEST(rejects(parse_size, "", "empty"));
+  BOOST_TEST(rejects(parse_size, "KiB", "not a number"));
+  BOOST_TEST(rejects(parse_size, "10XB", "unknown unit 'XB'"));
+  BOOST_TEST(rejects(parse_size, "10 KiB", "unknown unit"));
+  BOOST_TEST(rejects(parse_size, "10KiBs", "unknown unit"));
+  BOOST_TEST(rejects(parse_size, "10Kib/m", "unknown unit"));
+  BOOST_TEST(rejects(parse_size, "10T", "unknown unit"));
+  BOOST_TEST(rejects(parse_size, "-5", "negative"));
+  BOOST_TEST(rejects(parse_size, "-5KiB", "negative"));
+  BOOST_TEST(rejects(parse_size, "1.2.3K", "not a number"));
+  BOOST_TEST(rejects(parse_size, ".", "not a number"));
+  BOOST_TEST(rejects(parse_size, "0x10", "unknown unit"));
+  BOOST_TEST(rejects(parse_size, "9223372036854775808", "too large")); // INT64_MAX + 1
+  BOOST_TEST(rejects(parse_size, "9000000000GiB", "too large"));
+  BOOST_TEST(rejects(parse_size, "99999999999999999999999999", "too large"));
+}
+
+BOOST_AUTO_TEST_CASE(duration_units) {
+  BOOST_TEST(parse_duration("1s").count() == 1000000000);
+  BOOST_TEST(parse_duration("10ms").count() == 10000000);
+  BOOST_TEST(parse_duration("250us").count() == 250000);
+  BOOST_TEST(parse_duration("250\xC2\xB5s").count() == 250000); // µs
+  BOOST_TEST(parse_duration("7ns").count() == 7);
+  BOOST_TEST(parse_duration("1.5s").count() == 1500000000);
+  BOOST_TEST(parse_duration("0.1ms").count() == 100000);
+  BOOST_TEST(parse_duration("10MS").count() == 10000000);
+  BOOST_TEST(parse_duration("0s").count() == 0); // parse_options decides what is too small
+}
+
+BOOST_AUTO_TEST_CASE(duration_errors) {
+  BOOST_TEST(rejects(parse_duration, "", "empty"));
+  BOOST_TEST(rejects(parse_duration, "10", "needs a unit"));
+  BOOST_TEST(rejects(parse_duration, "10m", "unknown unit 'm'"));
+  BOOST_TEST(rejects(parse_duration, "1h", "unknown unit"));
+  BOOST_TEST(rejects(parse_duration, "ms", "not a number"));
+  BOOST_TEST(rejects(parse_duration, "-1s", "negative"));
+  BOOST_TEST(rejects(parse_duration, "1e3ms", "unknown unit"));
+  BOOST_TEST(rejects(parse_duration, "99999999999s", "too large"));
+}
+
+BOOST_AUTO_TEST_CASE(endpoints_parse) {
+  auto e = parse_endpoint("127.0.0.1:8080");
+  BOOST_TEST(e.address().to_string() == "127.0.0.1");
+  BOOST_TEST(e.port() == 8080);
+  e = parse_endpoint("[::1]:9");
+  BOOST_TEST(e.address().to_string() == "::1");
+  BOOST_TEST(e.port() == 9);
+  BOOST_TEST(parse_endpoint("0.0.0.0:0").port() == 0);
+  BOOST_TEST(parse_endpoint("10.1.2.3:65535").port() == 65535);
+
+  BOOST_TEST(rejects(parse_endpoint, "127.0.0.1", "no port"));
+  BOOST_TEST(rejects(parse_endpoint, "127.0.0.1:", "no port"));
+  BOOST_TEST(rejects(parse_endpoint, "127.0.0.1:http", "no port"));
+  BOOST_TEST(rejects(parse_endpoint, "127.0.0.1:65536", "above 65535"));
+  BOOST_TEST(rejects(parse_endpoint, "localhost:80", "not a numeric IP address"));
+  BOOST_TEST(rejects(parse_endpoint, "300.0.0.1:80", "not a numeric IP address"));
+  BOOST_TEST(rejects(parse_endpoint, ":80", "not a numeric IP address"));
+  BOOST_TEST(rejects(parse_endpoint, "::1:80", "[ADDR]:PORT"));
+  BOOST_TEST(rejects(parse_endpoint, "[::1]80", "[ADDR]:PORT"));
+  BOOST_TEST(rejects(parse_endpoint, "[::1", "[ADDR]:PORT"));
+}
+
+BOOST_AUTO_TEST_CASE(full_command_line) {
+  auto o = parse_options({"--listen", "127.0.0.1:8080", "--upstream", "127.0.0.1:8000", "--rate",
+                          "256KiB", "--total", "2MiB", "--tick", "20ms", "--stats", "1s"});
+  BOOST_TEST(!o.help);
+  BOOST_TEST(o.listen.port() == 8080);
+  BOOST_TEST(o.upstream.port() == 8000);
+  BOOST_TEST(o.rate.value() == 262144u);
+  BOOST_TEST(o.total.value() == 2097152u);
+  BOOST_TEST(o.tick.count() == 20000000);
+  BOOST_TEST(o.stats.value().count() == 1000000000);
+}
+
+BOOST_AUTO_TEST_CASE(defaults_and_equals_form) {
+  auto o = parse_options(endpoints);
+  BOOST_TEST(!o.rate);
+  BOOST_TEST(!o.total);
+  BOOST_TEST(!o.stats);
+  BOOST_TEST(o.tick.count() == 10000000); // 10 ms
+  o = parse_options({"--listen=[::1]:0", "--upstream=127.0.0.1:1", "--rate=1M"});
+  BOOST_TEST(o.listen.address().is_v6());
+  BOOST_TEST(o.rate.value() == 1000000u);
+  o = parse_options(with({"--rate", "1K", "--rate", "2K"})); // the last one counts
+  BOOST_TEST(o.rate.value() == 2000u);
+}
+
+BOOST_AUTO_TEST_CASE(help_wins) {
+  BOOST_TEST(parse_options({"--help"}).help);
+  BOOST_TEST(parse_options({"-h"}).help);
+  BOOST_TEST(parse_options({"--rate", "1K", "--help", "--bogus"}).help);
+  BOOST_TEST(usage().starts_with("usage: sluice-proxy --listen"));
+}
+
+BOOST_AUTO_TEST_CASE(option_errors_name_the_argument) {
+  BOOST_TEST(rejects_option(with({"--bogus"}), "--bogus", "unknown option"));
+  BOOST_TEST(rejects_option(with({"--bogus=1"}), "--bogus", "unknown option"));
+  BOOST_TEST(rejects_option(with({"-r", "1K"}), "-r", "unknown option"));
+  BOOST_TEST(rejects_option(with({"stray"}), "stray", "unexpected argument"));
+  BOOST_TEST(rejects_option(with({"--rate"}), "--rate", "needs a value"));
+  BOOST_TEST(rejects_option(with({"--rate="}), "--rate", "needs a value"));
+  BOOST_TEST(rejects_option(with({"--rate", "--total", "1M"}), "--rate", "needs a value"));
+  BOOST_TEST(rejects_option(with({"--rate", "10XB"}), "--rate", "unknown unit"));
+  BOOST_TEST(rejects_option(with({"--rate", "0"}), "--rate", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--rate", "0KiB"}), "--rate", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--rate", "-1K"}), "--rate", "negative"));
+  BOOST_TEST(rejects_option(with({"--total", "0"}), "--total", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--total", "1.5XiB"}), "--total", "unknown unit"));
+  BOOST_TEST(rejects_option(with({"--tick", "10"}), "--tick", "needs a unit"));
+  BOOST_TEST(rejects_option(with({"--tick", "0ms"}), "--tick", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--tick", "25000s"}), "--tick") == false); // under 24 h
+  BOOST_TEST(rejects_option(with({"--tick", "90000s"}), "--tick", "24h"));
+  BOOST_TEST(rejects_option(with({"--stats", "0s"}), "--stats", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--stats", "1x"}), "--stats", "unknown unit"));
+  BOOST_TEST(rejects_option({"--listen", "nowhere:80", "--upstream", "127.0.0.1:1"}, "--listen",
+                            "not a numeric IP address"));
+  BOOST_TEST(rejects_option({"--listen", "127.0.0.1:1", "--upstream", "127.0.0.1"}, "--upstream",
+                            "no port"));
+  BOOST_TEST(rejects_option({"--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:0"}, "--upstream",
+                            "other than 0"));
+  BOOST_TEST(rejects_option({"--upstream", "127.0.0.1:1"}, "--listen", "is required"));
+  BOOST_TEST(rejects_option({"--listen", "127.0.0.1:1"}, "--upstream", "is required"));
+  BOOST_TEST(rejects_option({}, "--listen", "is required"));
+  // Too fast for the tick: a tick's worth does not fit in a bucket.
+  BOOST_TEST(
+      rejects_option(with({"--rate", "200000GiB", "--tick", "86000s"}), "--rate", "too large"));
+  BOOST_TEST(
+      rejects_option(with({"--total", "200000GiB", "--tick", "86000s"}), "--total", "too large"));
+  BOOST_TEST(parse_options(with({"--rate", "200000GiB"})).rate.value() == 214748364800000u);
+}
+
+BOOST_AUTO_TEST_CASE(buckets_hold_one_tick) {
+  auto cfg = bucket_config(200 * 1024, 10ms); // 2048 bytes a tick, exactly
+  BOOST_TEST(cfg.read_rate == 2048u);
+  BOOST_TEST(cfg.read_burst == 2048u);
+  BOOST_TEST(cfg.write_rate == 2048u);
+  BOOST_TEST(cfg.write_burst == 2048u);
+  BOOST_TEST(cfg.tick.count() == 10000000);
+  BOOST_CHECK_NO_THROW(cfg.validate());
+  BOOST_TEST(bucket_config(1000, 1s).write_rate == 1000u);
+  BOOST_TEST(bucket_config(1000, 1s).tick.count() == 1000000000);
+}
+
+BOOST_AUTO_TEST_CASE(bucket_rates_stay_exact) {
+  // Whole bytes a tick, and the tick fitted to them: rate / tick is the rate asked for.
+  auto cfg = bucket_config(256 * 1024, 10ms); // 2621.44 bytes a tick
+  BOOST_TEST(cfg.read_rate == 2621u);
+  BOOST_TEST(cfg.read_burst == 2621u);
+  BOOST_TEST(cfg.tick.count() == 9998322); // 2621 / 262144 s
+  cfg = bucket_config(150, 10ms);          // 1.5 bytes a tick
+  BOOST_TEST(cfg.read_rate == 2u);
+  BOOST_TEST(cfg.tick.count() == 13333333); // 2 bytes every 13.3 ms: 150 B/s
+  cfg = bucket_config(40, 10ms);            // 0.4 bytes a tick: one byte every 25 ms
+  BOOST_TEST(cfg.read_rate == 1u);
+  BOOST_TEST(cfg.tick.count() == 25000000);
+  cfg = bucket_config(1, 10ms); // the slowest: one byte a second
+  BOOST_TEST(cfg.read_rate == 1u);
+  BOOST_TEST(cfg.tick.count() == 1000000000);
+  for (std::uint64_t rate : {1000ull, 3333ull, 262144ull, 1000000ull, 123456789ull}) {
+    for (auto tick : {1ms, 10ms, 100ms, 1000ms}) {
+      cfg = bucket_config(rate, tick);
+      double achieved = static_cast<double>(cfg.read_rate) * 1e9 / cfg.tick.count();
+      BOOST_TEST(std::abs(achieved - rate) / rate < 1e-6,
+                 rate << " B/s at " << tick.count() << " ms: " << achieved);
+    }
+  }
+  BOOST_CHECK_THROW(bucket_config(0, 10ms), std::invalid_argument);
+  BOOST_CHECK_THROW(bucket_config(1000, 0ms), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(byte_formatting) {
+  BOOST_TEST(format_bytes(0) == "0 B");
+  BOOST_TEST(format_bytes(1023) == "1023 B");
+  BOOST_TEST(format_bytes(1024) == "1.0 KiB");
+  BOOST_TEST(format_bytes(204800) == "200.0 KiB");
+  BOOST_TEST(format_bytes(600000) == "585.9 KiB");
+  BOOST_TEST(format_bytes(2.5 * 1024 * 1024) == "2.5 MiB");
+  BOOST_TEST(format_bytes(3.0 * 1024 * 1024 * 1024) == "3.0 GiB");
+}
