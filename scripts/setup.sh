@@ -8,6 +8,7 @@ packages=(
   libssl-dev zlib1g-dev
   libevent-dev                 # the benchmarks compare with libevent
   clang libclang-rt-14-dev     # the fuzz preset (libFuzzer)
+  curl                         # the sluice-proxy tests download through it
 )
 
 missing=()

@@ -216,6 +216,10 @@ BOOST_AUTO_TEST_CASE(option_errors_name_the_argument) {
   BOOST_TEST(
       rejects_option(with({"--total", "200000GiB", "--tick", "86000s"}), "--total", "too large"));
   BOOST_TEST(parse_options(with({"--rate", "200000GiB"})).rate.value() == 214748364800000u);
+  // The group's bucket holds two ticks: what fits one tick's bucket may not fit it.
+  BOOST_TEST(parse_options(with({"--rate", "60000GiB", "--tick", "86000s"})).rate.has_value());
+  BOOST_TEST(
+      rejects_option(with({"--total", "60000GiB", "--tick", "86000s"}), "--total", "too large"));
 }
 
 BOOST_AUTO_TEST_CASE(buckets_hold_one_tick) {
@@ -228,6 +232,12 @@ BOOST_AUTO_TEST_CASE(buckets_hold_one_tick) {
   BOOST_CHECK_NO_THROW(cfg.validate());
   BOOST_TEST(bucket_config(1000, 1s).write_rate == 1000u);
   BOOST_TEST(bucket_config(1000, 1s).tick.count() == 1000000000);
+  cfg = bucket_config(300 * 1024, 10ms, group_burst_ticks); // the --total group: two ticks
+  BOOST_TEST(cfg.read_rate == 3072u);
+  BOOST_TEST(cfg.read_burst == 6144u);
+  BOOST_TEST(cfg.write_burst == 6144u);
+  BOOST_CHECK_NO_THROW(cfg.validate());
+  BOOST_CHECK_THROW(bucket_config(1000, 10ms, 0), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(bucket_rates_stay_exact) {

@@ -161,15 +161,16 @@ boost::asio::ip::tcp::endpoint parse_endpoint(std::string_view text) {
   return {address, static_cast<unsigned short>(parse_port(port, text))};
 }
 
-token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick) {
-  if (bytes_per_second == 0 || tick <= std::chrono::nanoseconds::zero())
-    throw std::invalid_argument("the rate and the tick must be positive");
+token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
+                                  std::uint64_t burst_ticks) {
+  if (bytes_per_second == 0 || tick <= std::chrono::nanoseconds::zero() || burst_ticks == 0)
+    throw std::invalid_argument("the rate, the tick and the burst must be positive");
   // A whole number of bytes per tick, at least one...
   uint128 per_tick =
       (uint128(bytes_per_second) * static_cast<std::uint64_t>(tick.count()) + 500'000'000) /
       1000'000'000;
   per_tick = std::max<uint128>(per_tick, 1);
-  if (per_tick > int64_max)
+  if (per_tick * burst_ticks > int64_max)
     throw std::invalid_argument(std::to_string(bytes_per_second) +
                                 " bytes per second is too large for this tick");
   // ...and the tick fitted to it, to the nanosecond, so that the rate stays exact: 256 KiB/s
@@ -177,8 +178,8 @@ token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::n
   // slow, and 150 B/s at 10 ms 1 byte every 6.67 ms, where rounding the bytes would be 33%.
   uint128 tick_ns = (per_tick * 1000'000'000 + bytes_per_second / 2) / bytes_per_second;
   token_bucket_config cfg;
-  cfg.read_rate = cfg.read_burst = cfg.write_rate = cfg.write_burst =
-      static_cast<std::uint64_t>(per_tick);
+  cfg.read_rate = cfg.write_rate = static_cast<std::uint64_t>(per_tick);
+  cfg.read_burst = cfg.write_burst = static_cast<std::uint64_t>(per_tick * burst_ticks);
   cfg.tick = std::chrono::nanoseconds(static_cast<std::int64_t>(tick_ns));
   cfg.validate();
   return cfg;
@@ -249,15 +250,18 @@ proxy_options parse_options(const std::vector<std::string>& args) {
     throw option_error("--listen", "is required");
   if (!have_upstream)
     throw option_error("--upstream", "is required");
-  // Checked once all is read: whether a tick's worth of a rate fits in a bucket depends on both.
-  for (auto [name, rate] : {std::pair{"--rate", opts.rate}, std::pair{"--total", opts.total}}) {
-    if (!rate)
-      continue;
-    try {
-      bucket_config(*rate, opts.tick);
-    } catch (const std::invalid_argument& e) {
-      throw option_error(name, e.what());
-    }
+  // Checked once all is read: whether a rate's burst fits in a bucket depends on the tick.
+  try {
+    if (opts.rate)
+      bucket_config(*opts.rate, opts.tick);
+  } catch (const std::invalid_argument& e) {
+    throw option_error("--rate", e.what());
+  }
+  try {
+    if (opts.total)
+      bucket_config(*opts.total, opts.tick, group_burst_ticks);
+  } catch (const std::invalid_argument& e) {
+    throw option_error("--total", e.what());
   }
   return opts;
 }
@@ -272,8 +276,9 @@ std::string usage() {
          "  --upstream ADDR:PORT  connect each of them to this address\n"
          "  --rate SIZE           limit of each connection, bytes per second in each direction\n"
          "  --total SIZE          limit of all connections together, shared fairly\n"
-         "  --tick DURATION       token-bucket tick: tokens come in tick-sized steps and the\n"
-         "                        longest burst is one tick's worth (default 10ms)\n"
+         "  --tick DURATION       token-bucket tick (default 10ms): a connection's bucket holds\n"
+         "                        one tick's worth and the --total group's two, so no burst\n"
+         "                        is longer\n"
          "  --stats DURATION      print the connections and their rates every DURATION\n"
          "  --help                print this and exit\n"
          "\n"

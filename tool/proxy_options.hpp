@@ -60,12 +60,19 @@ boost::asio::ip::tcp::endpoint parse_endpoint(std::string_view text);
 /// --listen or --upstream.
 proxy_options parse_options(const std::vector<std::string>& args);
 
-/// Token buckets for `bytes_per_second` in both directions that hold one tick's worth: the
-/// bursts the proxy lets through are at most one tick long. The bucket's rate is a whole
-/// number of bytes (at least 1), so its tick is fitted to the nanosecond to keep the rate
-/// exact: close to `tick`, or longer where a tick's worth would be under one byte. Throws
-/// std::invalid_argument when a tick's worth is above INT64_MAX bytes.
-token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick);
+/// Token buckets for `bytes_per_second` in both directions that hold `burst_ticks` ticks'
+/// worth: the bursts the proxy lets through are at most that long. The bucket's rate is a
+/// whole number of bytes (at least 1), so its tick is fitted to the nanosecond to keep the
+/// rate exact: close to `tick`, or longer where a tick's worth would be under one byte.
+/// Throws std::invalid_argument when the burst would be above INT64_MAX bytes.
+token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
+                                  std::uint64_t burst_ticks = 1);
+
+/// The burst of the --total group, in ticks. A group refills its waiting members a tick's
+/// worth at a time, when that much has accrued; with room for only one tick, every
+/// microsecond that the refill is served late would be tokens lost (a busy machine lost a
+/// quarter of the rate that way). A second tick of room keeps them.
+inline constexpr std::uint64_t group_burst_ticks = 2;
 
 /// The usage text, ending in a newline.
 std::string usage();

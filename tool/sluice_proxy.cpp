@@ -103,7 +103,7 @@ public:
   proxy(net::io_context& ctx, const proxy_options& opts)
       : ctx_(ctx), opts_(opts), acceptor_(ctx, opts.listen), stats_timer_(ctx) {
     if (opts_.total)
-      group_.emplace(ctx_, bucket_config(*opts_.total, opts_.tick));
+      group_.emplace(ctx_, bucket_config(*opts_.total, opts_.tick, group_burst_ticks));
   }
 
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
