@@ -8,6 +8,8 @@
 
 #include <boost/asio.hpp>
 
+#include "support.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -20,19 +22,9 @@ using sluice::flush_mode;
 using bytes_in = std::span<const std::byte>;
 using bytes_out = std::span<std::byte>;
 
-namespace {
+using namespace sluice_test;
 
-// Runs the context until `done` holds, at most `limit` long; says whether it held.
-template <class Pred>
-bool run_until(net::io_context& ctx, Pred done,
-               std::chrono::seconds limit = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  ctx.restart();
-  while (!done() && std::chrono::steady_clock::now() < deadline)
-    if (ctx.run_one_for(std::chrono::milliseconds(50)) == 0 && ctx.stopped())
-      ctx.restart();
-  return done();
-}
+namespace {
 
 std::vector<char> pattern(std::size_t n, unsigned seed = 1) {
   std::vector<char> v(n);

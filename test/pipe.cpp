@@ -21,6 +21,8 @@
 #include <boost/asio/experimental/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "support.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -41,6 +43,8 @@ namespace net = boost::asio;
 using boost::system::error_code;
 using sluice::flush_mode;
 using namespace std::chrono_literals;
+
+using namespace sluice_test;
 
 namespace {
 
@@ -100,19 +104,6 @@ auto record(outcome& o) {
 void settle(net::io_context& ctx) {
   ctx.restart();
   ctx.poll();
-}
-
-// Runs handlers until `done()` holds. False if it still does not after `limit`.
-template <class Pred>
-bool run_until(net::io_context& ctx, Pred done, std::chrono::steady_clock::duration limit = bound) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    ctx.restart();
-    ctx.run_one_for(10ms);
-  }
-  return true;
 }
 
 // Runs `ctx` on a thread of its own until destroyed; the destructor stops and joins it.

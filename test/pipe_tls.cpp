@@ -22,6 +22,8 @@
 #endif
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+
+#include "support.hpp"
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -45,10 +47,9 @@ namespace http = boost::beast::http;
 using boost::system::error_code;
 using namespace std::chrono_literals;
 
-namespace {
+using namespace sluice_test;
 
-// The most any test waits for something to happen; reached only when a test fails.
-constexpr std::chrono::steady_clock::duration bound = 10s;
+namespace {
 
 const char* const host = "pipe.sluice.test";
 
@@ -65,18 +66,6 @@ auto record(outcome& o) {
     o.ec = ec;
     o.n = n;
   };
-}
-
-template <class Pred>
-bool run_until(net::io_context& ctx, Pred done) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline)
-      return false;
-    ctx.restart();
-    ctx.run_one_for(10ms);
-  }
-  return true;
 }
 
 std::vector<std::uint8_t> pattern(std::size_t n, std::uint64_t salt) {

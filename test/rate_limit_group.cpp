@@ -11,6 +11,8 @@
 
 #include <boost/asio.hpp>
 
+#include "support.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -26,33 +28,11 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using limited_pipe = sluice::rate_limited_stream<sluice::pipe>;
 
+using namespace sluice_test;
+
 namespace {
 
 constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
-
-double seconds(clock_type::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-template <class Pred>
-bool run_until(net::io_context& ctx, Pred done, clock_type::duration bound = 10s) {
-  auto deadline = clock_type::now() + bound;
-  while (!done() && clock_type::now() < deadline) {
-    if (ctx.stopped())
-      ctx.restart();
-    ctx.run_one_until(deadline);
-  }
-  return done();
-}
-
-sluice::token_bucket_config write_limit(std::uint64_t rate, std::uint64_t burst,
-                                        std::chrono::nanoseconds tick) {
-  sluice::token_bucket_config cfg;
-  cfg.write_rate = rate;
-  cfg.write_burst = burst;
-  cfg.tick = tick;
-  return cfg;
-}
 
 /// Two rate-limited ends of one pipe.
 struct limited_pair {

@@ -11,6 +11,8 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include "support.hpp"
+
 #include "self_signed.hpp" // example/: the identity the TLS example uses too
 
 #include <chrono>
@@ -26,6 +28,8 @@ using boost::system::error_code;
 using net::ip::tcp;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+
+using namespace sluice_test;
 
 namespace {
 
@@ -46,38 +50,6 @@ std::string pattern(std::size_t n, unsigned seed) {
   for (std::size_t i = 0; i < n; ++i)
     s[i] = static_cast<char>((seed + i * 13 + i / 509) & 0xff);
   return s;
-}
-
-double seconds(clock_type::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-template <class Pred>
-bool run_until(net::io_context& ctx, Pred done, clock_type::duration bound = 10s) {
-  auto deadline = clock_type::now() + bound;
-  while (!done() && clock_type::now() < deadline) {
-    if (ctx.stopped())
-      ctx.restart();
-    ctx.run_one_until(deadline);
-  }
-  return done();
-}
-
-std::pair<tcp::socket, tcp::socket> tcp_pair(net::io_context& ctx) {
-  tcp::acceptor acceptor(ctx, tcp::endpoint(net::ip::address_v4::loopback(), 0));
-  tcp::socket client(ctx), server(ctx);
-  client.connect(acceptor.local_endpoint());
-  acceptor.accept(server);
-  return {std::move(client), std::move(server)};
-}
-
-sluice::token_bucket_config write_limit(std::uint64_t rate, std::uint64_t burst,
-                                        std::chrono::nanoseconds tick) {
-  sluice::token_bucket_config cfg;
-  cfg.write_rate = rate;
-  cfg.write_burst = burst;
-  cfg.tick = tick;
-  return cfg;
 }
 
 /// Handshakes both ends (ssl::streams) at once.

@@ -12,6 +12,8 @@
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "support.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -29,6 +31,8 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using limited_pipe = sluice::rate_limited_stream<sluice::pipe>;
 
+using namespace sluice_test;
+
 namespace {
 
 constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
@@ -38,49 +42,6 @@ std::string pattern(std::size_t n, unsigned seed) {
   for (std::size_t i = 0; i < n; ++i)
     s[i] = static_cast<char>('a' + (seed + i * 7 + i / 251) % 26);
   return s;
-}
-
-double seconds(clock_type::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-/// Drives `ctx` until `done()` holds or `bound` passes; returns done().
-template <class Pred>
-bool run_until(net::io_context& ctx, Pred done, clock_type::duration bound = 10s) {
-  auto deadline = clock_type::now() + bound;
-  while (!done() && clock_type::now() < deadline) {
-    if (ctx.stopped())
-      ctx.restart();
-    ctx.run_one_until(deadline);
-  }
-  return done();
-}
-
-sluice::token_bucket_config write_limit(std::uint64_t rate, std::uint64_t burst,
-                                        std::chrono::nanoseconds tick) {
-  sluice::token_bucket_config cfg;
-  cfg.write_rate = rate;
-  cfg.write_burst = burst;
-  cfg.tick = tick;
-  return cfg;
-}
-
-sluice::token_bucket_config read_limit(std::uint64_t rate, std::uint64_t burst,
-                                       std::chrono::nanoseconds tick) {
-  sluice::token_bucket_config cfg;
-  cfg.read_rate = rate;
-  cfg.read_burst = burst;
-  cfg.tick = tick;
-  return cfg;
-}
-
-/// A connected loopback TCP pair.
-std::pair<tcp::socket, tcp::socket> tcp_pair(net::io_context& ctx) {
-  tcp::acceptor acceptor(ctx, tcp::endpoint(net::ip::address_v4::loopback(), 0));
-  tcp::socket client(ctx), server(ctx);
-  client.connect(acceptor.local_endpoint());
-  acceptor.accept(server);
-  return {std::move(client), std::move(server)};
 }
 
 /// A rate-limited writer end and the plain reader end of one pipe.

@@ -18,6 +18,8 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
+#include "support.hpp"
+
 #include "self_signed.hpp" // example/: the identity the TLS example uses too
 
 #include <zlib.h>
@@ -41,6 +43,8 @@ using boost::system::error_code;
 using net::ip::tcp;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
+
+using namespace sluice_test;
 
 namespace {
 
@@ -87,22 +91,6 @@ std::size_t first_difference(const std::vector<std::uint8_t>& want,
                                   want.begin());
 }
 
-double seconds(clock_type::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-
-// Known duplicate of rate_limit_tls.cpp's helper, to be shared later.
-template <class Pred>
-bool run_until(net::io_context& ctx, Pred done, clock_type::duration bound = 10s) {
-  auto deadline = clock_type::now() + bound;
-  while (!done() && clock_type::now() < deadline) {
-    if (ctx.stopped())
-      ctx.restart();
-    ctx.run_one_until(deadline);
-  }
-  return done();
-}
-
 /// Runs every handler that is ready, and those they make ready, until none is; the reactor
 /// is polled without blocking. With pipes this settles all in-process I/O.
 void run_ready(net::io_context& ctx) {
@@ -124,7 +112,7 @@ int unacknowledged(tcp::socket::lowest_layer_type& s) {
 
 /// Connected loopback sockets, Nagle off: a short last segment goes out when written, not
 /// once the peer's (maybe delayed) ACK comes.
-std::pair<tcp::socket, tcp::socket> tcp_pair(net::io_context& ctx) {
+std::pair<tcp::socket, tcp::socket> nagle_off_tcp_pair(net::io_context& ctx) {
   tcp::acceptor acceptor(ctx, tcp::endpoint(net::ip::address_v4::loopback(), 0));
   tcp::socket client(ctx), server(ctx);
   client.connect(acceptor.local_endpoint());
@@ -261,7 +249,7 @@ BOOST_AUTO_TEST_CASE(ssl_stream_over_rate_limited_tcp) {
   net::io_context ctx;
   auto cctx = test_identity().client_context();
   auto sctx = test_identity().server_context();
-  auto [c, s] = tcp_pair(ctx);
+  auto [c, s] = nagle_off_tcp_pair(ctx);
   using layer = sluice::rate_limited_stream<tcp::socket>;
   ssl::stream<layer> client(std::move(c), cctx);
   ssl::stream<layer> server(std::move(s), sctx);
@@ -300,7 +288,7 @@ BOOST_AUTO_TEST_CASE(rate_limited_ssl_stream_over_tcp) {
   net::io_context ctx;
   auto cctx = test_identity().client_context();
   auto sctx = test_identity().server_context();
-  auto [c, s] = tcp_pair(ctx);
+  auto [c, s] = nagle_off_tcp_pair(ctx);
   using stream = sluice::rate_limited_stream<ssl::stream<tcp::socket>>;
   stream client(std::move(c), cctx);
   stream server(std::move(s), sctx);
@@ -428,7 +416,7 @@ BOOST_AUTO_TEST_CASE(zlib_filtered_stream_over_ssl_stream_over_pipe) {
 
 BOOST_AUTO_TEST_CASE(zlib_filtered_stream_over_ssl_stream_over_tcp) {
   net::io_context ctx;
-  auto [c, s] = tcp_pair(ctx);
+  auto [c, s] = nagle_off_tcp_pair(ctx);
   zlib_over_tls_each_way(ctx, std::move(c), std::move(s), [&](auto& a, auto& b) {
     // All that each end sent is in the other's kernel once acknowledged: wait for the ACKs
     // (at once on loopback, or after a delayed ACK; 1 ms steps), then the readers take it in.
