@@ -144,6 +144,8 @@ private:
   }
 
   awaitable<void> serve(std::uint64_t id, tcp::socket socket) {
+    if (stopping_) // accepted just before the stop: stop() could not see it
+      co_return;
     connection c(id, std::move(socket)); // lives in this frame: its address is stable
     if (opts_.rate)
       c.client.set_rate_limit(bucket_config(*opts_.rate, opts_.tick));
@@ -166,7 +168,7 @@ private:
       co_await (relay(c, c.client, c.upstream, c.up, up_) &&
                 relay(c, c.upstream, c.client, c.down, down_));
     }
-    c.abort(); // closes the sockets and leaves the group
+    c.abort(); // both sockets closed now; the stream leaves the group as the frame ends
 
     double secs = seconds(clock_type::now() - c.start);
     std::printf("closed #%llu %s: up %s, down %s in %.2f s (up %s, down %s)\n",

@@ -109,6 +109,33 @@ halfclose)
   grep -qE '^closed #1 .*up 97.7 KiB, down 97.7 KiB' "$work/proxy.out" || fail "no close line"
   ;;
 
+stop)
+  # SIGTERM in the middle of downloads that wait for tokens (own and group): the proxy
+  # must cancel the waits, close both sides and exit 0 at once. And an upstream that
+  # refuses gets a line, not a crash.
+  need_curl
+  start_upstream http 10000000
+  start_proxy --rate 100KiB --total 150KiB --stats 200ms
+  for i in 1 2; do
+    timeout 20 curl --noproxy '*' -s -o /dev/null "http://127.0.0.1:$proxy_port/" &
+    pids+=($!)
+  done
+  wait_for_line "$work/proxy.out" '^listening'
+  sleep 1
+  stop_proxy
+  [[ $(grep -c '^closed #' "$work/proxy.out") -eq 2 ]] || fail "not 2 close lines"
+  cat "$work/proxy.out"
+  refused_port=$upstream_port
+  kill "${pids[0]}" # the upstream
+  wait "${pids[0]}" 2>/dev/null || true
+  upstream_port=$refused_port
+  start_proxy
+  timeout 10 curl --noproxy '*' -s -o /dev/null "http://127.0.0.1:$proxy_port/" || true
+  wait_for_line "$work/proxy.out" "^#1 127\\.0\\.0\\.1:[0-9]+: upstream 127\\.0\\.0\\.1:$refused_port: "
+  stop_proxy
+  cat "$work/proxy.out"
+  ;;
+
 rate)
   # One download at --rate 200KiB: about 3 s for 600 KB.
   need_curl
