@@ -132,8 +132,10 @@ struct download {
   bool exact() const { return took && failure.empty() && received == content.size(); }
 };
 
+// The scene is made just before the downloads start: an idle bucket fills up to its burst,
+// and a group made earlier would start ahead of its rate.
 struct scene {
-  explicit scene(net::io_context& io) : ctx(io) {}
+  scene(net::io_context& io, std::vector<download> all) : ctx(io), downloads(std::move(all)) {}
 
   net::io_context& ctx;
   std::vector<download> downloads;
@@ -518,14 +520,14 @@ int main(int argc, char** argv) {
   }
   const double scale = quick ? 0.2 : 1.0; // --quick: a fifth of the bytes at the same rates
 
-  net::io_context ctx;
-  scene s(ctx);
+  std::vector<download> downloads;
   unsigned seed = 1;
   for (const client_spec& c : cast)
-    s.downloads.emplace_back(c, make_text(static_cast<std::size_t>(c.mib * scale * MiB), seed++));
+    downloads.emplace_back(c, make_text(static_cast<std::size_t>(c.mib * scale * MiB), seed++));
 
+  net::io_context ctx;
   tcp::acceptor upstream(ctx, {net::ip::address_v4::loopback(), 0});
-  s.start = clock_type::now();
+  scene s(ctx, std::move(downloads));
   s.running = s.downloads.size();
   for (download& d : s.downloads)
     start(d, s, upstream);
