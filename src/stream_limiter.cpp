@@ -1,15 +1,9 @@
 #include <sluice/detail/stream_limiter.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace sluice::detail {
-
-namespace {
-// What an empty bucket waits for (less if the operation wants less): as much as the smallest
-// grant worth an operation in a group. Waiting for the first token instead would make a
-// flat-out writer at 10 KB/s wake, and write, once per byte.
-constexpr std::int64_t worth_waiting_for = 64;
-} // namespace
 
 stream_limiter::admission stream_limiter::admit(flow f, std::size_t want) {
   std::lock_guard lock(mutex_);
@@ -22,9 +16,14 @@ stream_limiter::admission stream_limiter::admit(flow f, std::size_t want) {
     return {bytes, {}, false, group_, group_ ? clock::now() : clock::time_point{}};
   auto now = clock::now();
   std::int64_t tokens = bucket.tokens(now);
-  if (tokens <= 0)
-    return {0, bucket.time_until(std::min({bytes, worth_waiting_for, bucket.burst()}), now), false,
-            nullptr, now};
+  // Below half a tick's worth (or what is wanted, if less) the operation waits for that
+  // much, as a group waits for a refill: taking tokens as they trickle in would make a
+  // flat-out writer wake, and write, every few bytes. Tokens added by hand are not a
+  // trickle: they go at once (with a long tick they would sit unused).
+  const std::int64_t worth = std::max<std::int64_t>(1, bucket.per_tick() / 2);
+  const std::int64_t wanted = std::exchange(added_[i], false) ? 1 : std::min(bytes, worth);
+  if (tokens < wanted)
+    return {0, bucket.time_until(wanted, now), false, nullptr, now};
   return {std::min(bytes, tokens), {}, true, group_, now};
 }
 
@@ -53,6 +52,8 @@ std::int64_t stream_limiter::limit(flow f) {
 void stream_limiter::decrement(flow f, std::int64_t n) {
   std::lock_guard lock(mutex_);
   buckets_[static_cast<int>(f)].take(n, clock::now());
+  if (n < 0)
+    added_[static_cast<int>(f)] = true;
 }
 
 void stream_limiter::set_max_single(flow f, std::size_t n) {

@@ -23,9 +23,10 @@ namespace sluice {
 ///
 /// Admission comes before the I/O: an operation's buffers are cut to what the buckets allow
 /// (own bucket, fair group share and max single size, the lowest wins) and it is charged
-/// what actually moved. With no tokens, the operation waits on a timer for exactly as long
-/// as the refill of a worthwhile amount needs (64 bytes, or less if it wants less: not one
-/// wake-up per byte), or in the group's fair queue; no timer runs while nobody waits. An
+/// what actually moved. Short of tokens, the operation waits on a timer for exactly as long
+/// as the refill of a worthwhile amount needs (half a tick's worth, or less if it wants
+/// less: not one wake-up and write per few bytes), or in the group's fair queue; no timer
+/// runs while nobody waits. An
 /// operation admitted at once goes straight to the next layer; only a wait is composed.
 /// Zero-length operations pass straight through (`ssl::stream` issues them).
 ///

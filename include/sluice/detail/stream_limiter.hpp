@@ -56,6 +56,7 @@ private:
   std::array<token_bucket, 2> buckets_;
   std::array<std::int64_t, 2> max_single_{token_bucket::no_limit, token_bucket::no_limit};
   std::shared_ptr<group_state> group_;
+  std::array<bool, 2> added_{}; // tokens were added by hand since the last admission
 };
 
 /// A group wait for the blocking read_some / write_some: the grant is handed over through

@@ -1,6 +1,7 @@
 #ifndef SLUICE_DETAIL_TOKEN_BUCKET_HPP
 #define SLUICE_DETAIL_TOKEN_BUCKET_HPP
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -32,6 +33,10 @@ public:
   bool limited() const { return rate_ != 0; }
   /// The bucket size in tokens, or no_limit.
   std::int64_t burst() const { return limited() ? burst_ : no_limit; }
+  /// A tick's refill, at most the burst, in tokens; or no_limit.
+  std::int64_t per_tick() const {
+    return limited() ? std::min(static_cast<std::int64_t>(rate_), burst_) : no_limit;
+  }
 
   /// Whole tokens available at `now` (negative when overdrawn), or no_limit.
   std::int64_t tokens(clock::time_point now);
