@@ -16,6 +16,11 @@ namespace detail {
 /// Lives in a handler's cancellation slot while its operation is parked. A late signal,
 /// after the operation completed, finds another serial (or none) and does nothing.
 struct pipe_canceller {
+  // A constructor, for emplace(): clang 14 has no aggregate initialisation from parentheses.
+  pipe_canceller(std::shared_ptr<pipe_state> state, int side, pipe_state::op_kind kind,
+                 std::uint64_t serial)
+      : state(std::move(state)), side(side), kind(kind), serial(serial) {}
+
   std::shared_ptr<pipe_state> state;
   int side;
   pipe_state::op_kind kind;

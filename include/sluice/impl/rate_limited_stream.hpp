@@ -19,6 +19,11 @@ namespace detail {
 
 /// Lives in an operation's cancellation slot while it waits in a group's queue.
 struct group_wait_canceller {
+  // A constructor, for emplace(): clang 14 has no aggregate initialisation from parentheses.
+  group_wait_canceller(std::shared_ptr<group_state> g, std::shared_ptr<stream_limiter> l, flow f,
+                       std::uint64_t serial)
+      : group(std::move(g)), limiter(std::move(l)), f(f), serial(serial) {}
+
   std::shared_ptr<group_state> group;
   std::shared_ptr<stream_limiter> limiter; // keeps the member record alive
   flow f;
