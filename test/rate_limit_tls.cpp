@@ -11,7 +11,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include "support.hpp"
+#include "tls_support.hpp"
 
 #include "self_signed.hpp" // example/: the identity the TLS example uses too
 
@@ -50,21 +50,6 @@ std::string pattern(std::size_t n, unsigned seed) {
   for (std::size_t i = 0; i < n; ++i)
     s[i] = static_cast<char>((seed + i * 13 + i / 509) & 0xff);
   return s;
-}
-
-/// Handshakes both ends (ssl::streams) at once.
-template <class Client, class Server>
-void handshake(net::io_context& ctx, Client& client, Server& server) {
-  bool c = false, s = false;
-  client.async_handshake(ssl::stream_base::client, [&](error_code ec) {
-    BOOST_TEST(!ec, "client handshake: " << ec.message());
-    c = true;
-  });
-  server.async_handshake(ssl::stream_base::server, [&](error_code ec) {
-    BOOST_TEST(!ec, "server handshake: " << ec.message());
-    s = true;
-  });
-  BOOST_REQUIRE(run_until(ctx, [&] { return c && s; }));
 }
 
 /// Sends `n` bytes from `from` to `to`; returns the time it took, or a negative on failure.
