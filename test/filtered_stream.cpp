@@ -308,6 +308,53 @@ BOOST_AUTO_TEST_CASE(zero_length_operations_complete_at_once) {
   BOOST_REQUIRE(run_until(ctx, [&] { return completed == 2; }));
 }
 
+// A write cancelled while the next layer pushes back has still been taken by the filter:
+// it reports those bytes, so a caller who goes on from there sends each byte once.
+BOOST_AUTO_TEST_CASE(cancelled_write_reports_what_the_filter_took) {
+  net::io_context ctx;
+  auto [a, b] = sluice::make_pipe(ctx, {.capacity = 1000});
+  sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter, sluice::pass_through_filter> s(
+      std::move(a));
+  const auto data = pattern(10000);
+  net::cancellation_signal cancel;
+  boost::system::error_code write_ec;
+  std::size_t written = 0;
+  bool write_done = false;
+  s.async_write_some(net::buffer(data),
+                     net::bind_cancellation_slot(cancel.slot(), [&](auto ec, std::size_t n) {
+                       write_ec = ec;
+                       written = n;
+                       write_done = true;
+                     }));
+  // The first 1000 bytes fill the pipe; the filter has taken all 10000.
+  BOOST_REQUIRE(run_until(ctx, [&] { return b.available() >= 1000; }));
+  BOOST_TEST(!write_done);
+  cancel.emit(net::cancellation_type::terminal);
+  BOOST_REQUIRE(run_until(ctx, [&] { return write_done; }));
+  BOOST_TEST(write_ec == net::error::operation_aborted);
+  BOOST_TEST(written == data.size());
+
+  // Going on from where the report says: the rest (nothing here), a flush, the end.
+  bool flushed = false;
+  net::async_write(s, net::buffer(data.data() + written, data.size() - written),
+                   [&](auto ec, std::size_t) {
+                     BOOST_TEST(!ec);
+                     s.async_flush(flush_mode::flush, [&](auto ec) {
+                       BOOST_TEST(!ec);
+                       s.next_layer().shutdown(net::socket_base::shutdown_send);
+                       flushed = true;
+                     });
+                   });
+  std::string got;
+  boost::system::error_code read_ec;
+  bool read_done = false;
+  read_all(b, got, read_ec, read_done);
+  BOOST_REQUIRE(run_until(ctx, [&] { return flushed && read_done; }));
+  BOOST_TEST(read_ec == net::error::eof);
+  BOOST_TEST(got.size() == data.size());
+  BOOST_TEST((got == std::string(data.begin(), data.end())));
+}
+
 BOOST_AUTO_TEST_CASE(set_buffer_size_rejects_zero) {
   net::io_context ctx;
   auto [a, b] = sluice::make_pipe(ctx);

@@ -55,8 +55,10 @@ struct pass_through_filter {
 /// finds the read already waiting); bench/filter_bench shows what that costs.
 ///
 /// Like a socket: one read, and one write or flush, pending at a time; one thread at a time.
-/// Cancellation is the next layer's: a cancelled read or write loses nothing that was not
-/// already reported.
+/// Cancellation is the next layer's, and loses nothing: a write reports the bytes its filter
+/// took even when writing the output fails or is cancelled (what is left of that output goes
+/// first in the next write or flush), and bytes read but not yet delivered wait for the next
+/// read.
 template <class Stream, filter InputFilter, filter OutputFilter>
 class filtered_stream {
 public:

@@ -118,11 +118,11 @@ struct filtered_stream<Stream, In, Out>::read_op {
     case step::passed_through:
       return self.complete(ec, n);
     case step::reading:
+      s->raw_.end += n; // kept for the next read, even beside an error
       if (ec == boost::asio::error::eof)
         s->eof_ = true;
       else if (ec)
         return self.complete(ec, 0);
-      s->raw_.end += n;
       break;
     case step::posted:
       break;
@@ -187,8 +187,10 @@ struct filtered_stream<Stream, In, Out>::write_op {
       break;
     case step::writing:
       s->staged_.begin += n;
+      // The filter has taken `consumed` bytes even if writing its output failed: they are
+      // reported, and what is left of the output goes first in the next write or flush.
       if (ec || consumed > 0)
-        return self.complete(ec, ec ? 0 : consumed);
+        return self.complete(ec, consumed);
       break;
     case step::done:
       return self.complete(ec, n);
