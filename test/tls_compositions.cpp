@@ -140,7 +140,7 @@ void verified_handshake(net::io_context& ctx, Client& client, Server& server) {
 /// Writes `data` on `s`; a filtered stream then ends its output (the zlib trailer).
 template <class Stream>
 void send(Stream& s, const std::vector<std::uint8_t>& data, const char* what, int& done) {
-  net::async_write(s, net::buffer(data), [&s, &done, what](error_code ec, std::size_t n) {
+  net::async_write(s, net::buffer(data), [&, what](error_code ec, std::size_t n) {
     BOOST_TEST(!ec, what << " write: " << ec.message());
     BOOST_TEST(n == megabyte, what << " wrote " << n);
     if constexpr (requires { s.async_flush(sluice::flush_mode::finished, [](error_code) {}); }) {
