@@ -255,6 +255,11 @@ void group_state::set_config(const token_bucket_config& cfg) {
       serve(f, done);
 }
 
+token_bucket_config group_state::config() {
+  std::lock_guard lock(mutex_);
+  return config_;
+}
+
 std::int64_t group_state::limit(flow f) {
   std::lock_guard lock(mutex_);
   return buckets_[static_cast<int>(f)].tokens(clock::now());

@@ -70,6 +70,9 @@ rate_limit_group::~rate_limit_group() {
 void rate_limit_group::set_config(const token_bucket_config& cfg) {
   state_->set_config(cfg);
 }
+token_bucket_config rate_limit_group::config() const {
+  return state_->config();
+}
 std::int64_t rate_limit_group::read_limit() const {
   return state_->limit(flow::read);
 }

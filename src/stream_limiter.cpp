@@ -34,6 +34,7 @@ void stream_limiter::charge(flow f, std::int64_t moved, clock::time_point now) {
 
 void stream_limiter::set_config(const token_bucket_config& cfg) {
   std::lock_guard lock(mutex_);
+  config_ = cfg;
   auto now = clock::now();
   buckets_[0].reconfigure(cfg.read_rate, cfg.read_burst, cfg.tick, now);
   buckets_[1].reconfigure(cfg.write_rate, cfg.write_burst, cfg.tick, now);
@@ -42,6 +43,12 @@ void stream_limiter::set_config(const token_bucket_config& cfg) {
 void stream_limiter::clear_config() {
   std::lock_guard lock(mutex_);
   buckets_ = {};
+  config_.reset();
+}
+
+std::optional<token_bucket_config> stream_limiter::config() {
+  std::lock_guard lock(mutex_);
+  return config_;
 }
 
 std::int64_t stream_limiter::limit(flow f) {
@@ -60,6 +67,11 @@ void stream_limiter::set_max_single(flow f, std::size_t n) {
   std::lock_guard lock(mutex_);
   max_single_[static_cast<int>(f)] = static_cast<std::int64_t>(
       std::clamp<std::size_t>(n, 1, static_cast<std::size_t>(token_bucket::no_limit)));
+}
+
+std::int64_t stream_limiter::max_single(flow f) {
+  std::lock_guard lock(mutex_);
+  return max_single_[static_cast<int>(f)];
 }
 
 std::int64_t stream_limiter::max_to(flow f) {

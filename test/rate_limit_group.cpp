@@ -100,7 +100,11 @@ BOOST_AUTO_TEST_CASE(config_is_validated) {
                     std::invalid_argument);
   BOOST_CHECK_THROW(group.set_config(write_limit(10, 10, 25h)), std::invalid_argument);
   BOOST_TEST(group.write_limit() == 100); // unchanged
+  BOOST_TEST(group.config().write_burst == 100u);
+  BOOST_TEST((group.config().tick == 24h));
   BOOST_TEST(group.read_limit() == int64_max);
+  group.set_config(write_limit(50, 200, 1s));
+  BOOST_TEST(group.config().write_rate == 50u);
 }
 
 BOOST_AUTO_TEST_CASE(limits_and_signed_decrements) {

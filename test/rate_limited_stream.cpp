@@ -223,13 +223,16 @@ BOOST_AUTO_TEST_CASE(max_to_is_the_lowest_of_own_group_and_max_single) {
   BOOST_TEST(p.stream.read_limit() == int64_max);
   BOOST_TEST(p.stream.write_limit() == int64_max);
   BOOST_TEST(p.stream.max_to_write() == int64_max);
+  BOOST_TEST(p.stream.max_single_write() == int64_max);
   p.stream.set_max_single_write(700);
+  BOOST_TEST(p.stream.max_single_write() == 700);
   BOOST_TEST(p.stream.max_to_write() == 700);
   BOOST_TEST(p.stream.max_to_read() == int64_max);
   p.stream.set_max_single_read(300);
   BOOST_TEST(p.stream.max_to_read() == 300);
   p.stream.set_max_single_write(std::numeric_limits<std::size_t>::max());
   p.stream.set_max_single_read(std::numeric_limits<std::size_t>::max());
+  BOOST_TEST(p.stream.max_single_read() == int64_max);
 
   sluice::token_bucket_config own;
   own.read_rate = own.read_burst = 400;
@@ -312,12 +315,18 @@ BOOST_AUTO_TEST_CASE(decrement_own_limit_is_signed_and_capped_at_burst) {
 BOOST_AUTO_TEST_CASE(set_rate_limit_validates) {
   net::io_context ctx;
   pipe_fixture p(ctx);
+  BOOST_TEST(!p.stream.rate_limit());
   p.stream.set_rate_limit(write_limit(100, 100, 24h));
   auto bad = write_limit(200, 100, 1s); // burst below rate
   BOOST_CHECK_THROW(p.stream.set_rate_limit(bad), std::invalid_argument);
   BOOST_CHECK_THROW(p.stream.set_rate_limit(write_limit(0, 100, 1s)), std::invalid_argument);
   BOOST_CHECK_THROW(p.stream.set_rate_limit(write_limit(10, 10, 0s)), std::invalid_argument);
   BOOST_TEST(p.stream.write_limit() == 100); // unchanged
+  BOOST_REQUIRE(p.stream.rate_limit());
+  BOOST_TEST(p.stream.rate_limit()->write_rate == 100u);
+  BOOST_TEST(p.stream.rate_limit()->read_rate == sluice::unlimited);
+  p.stream.clear_rate_limit();
+  BOOST_TEST(!p.stream.rate_limit());
 }
 
 // --- Zero-length operations -------------------------------------------------------------

@@ -69,6 +69,7 @@ public:
 
   /// Validates; operations already waiting are re-timed to the new limits.
   void set_config(const token_bucket_config& cfg);
+  token_bucket_config config() const;
   /// Current bucket level in bytes; negative when overdrawn, INT64_MAX when unlimited.
   std::int64_t read_limit() const;
   std::int64_t write_limit() const;

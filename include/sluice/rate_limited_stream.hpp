@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -90,6 +91,8 @@ public:
   /// Own limits; validates (std::invalid_argument). Waiting operations are re-timed.
   void set_rate_limit(const token_bucket_config& cfg);
   void clear_rate_limit();
+  /// The own limits set, or nullopt.
+  std::optional<token_bucket_config> rate_limit() const;
   /// Joins `g`, leaving any earlier group; a waiting operation asks again.
   void join(rate_limit_group& g);
   void leave_group();
@@ -108,6 +111,9 @@ public:
   /// Caps single operations (no cap by default).
   void set_max_single_read(std::size_t n);
   void set_max_single_write(std::size_t n);
+  /// The caps; INT64_MAX when there is none.
+  std::int64_t max_single_read() const;
+  std::int64_t max_single_write() const;
 
   /// Completes waits for tokens with operation_aborted, and cancels the next layer's
   /// operations where it has cancel().

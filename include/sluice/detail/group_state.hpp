@@ -77,6 +77,7 @@ public:
   std::int64_t share_now(flow f, std::int64_t want);
 
   void set_config(const token_bucket_config& cfg);
+  token_bucket_config config();
   std::int64_t limit(flow f);
   void decrement(flow f, std::int64_t n);
   std::uint64_t total(flow f);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace sluice::detail {
 
@@ -40,9 +41,11 @@ public:
 
   void set_config(const token_bucket_config& cfg); // validated by the caller
   void clear_config();
+  std::optional<token_bucket_config> config();
   std::int64_t limit(flow f);
   void decrement(flow f, std::int64_t n);
   void set_max_single(flow f, std::size_t n);
+  std::int64_t max_single(flow f);
   std::int64_t max_to(flow f);
 
   void join(const std::shared_ptr<group_state>& g);
@@ -54,6 +57,7 @@ public:
 private:
   std::mutex mutex_;
   std::array<token_bucket, 2> buckets_;
+  std::optional<token_bucket_config> config_;
   std::array<std::int64_t, 2> max_single_{token_bucket::no_limit, token_bucket::no_limit};
   std::shared_ptr<group_state> group_;
   std::array<bool, 2> added_{}; // tokens were added by hand since the last admission

@@ -425,6 +425,11 @@ void rate_limited_stream<Stream>::clear_rate_limit() {
 }
 
 template <class Stream>
+std::optional<token_bucket_config> rate_limited_stream<Stream>::rate_limit() const {
+  return impl_->config();
+}
+
+template <class Stream>
 void rate_limited_stream<Stream>::join(rate_limit_group& g) {
   impl_->join(g.state_);
 }
@@ -480,6 +485,16 @@ void rate_limited_stream<Stream>::set_max_single_read(std::size_t n) {
 template <class Stream>
 void rate_limited_stream<Stream>::set_max_single_write(std::size_t n) {
   impl_->set_max_single(detail::flow::write, n);
+}
+
+template <class Stream>
+std::int64_t rate_limited_stream<Stream>::max_single_read() const {
+  return impl_->max_single(detail::flow::read);
+}
+
+template <class Stream>
+std::int64_t rate_limited_stream<Stream>::max_single_write() const {
+  return impl_->max_single(detail::flow::write);
 }
 
 template <class Stream>
