@@ -199,6 +199,20 @@ void group_state::on_timer(flow f, std::uint64_t generation) {
   serve(f, done);
 }
 
+group_state::clock::duration group_state::serve_if_due(flow f) {
+  completions done;
+  std::lock_guard lock(mutex_);
+  const int i = static_cast<int>(f);
+  if (!owner_ || queues_[i].empty())
+    return config_.tick; // nothing to serve: the waiter's completion is on its way
+  auto now = clock::now();
+  const std::int64_t target = refill_target(f);
+  if (buckets_[i].tokens(now) < target)
+    return buckets_[i].time_until(target, now);
+  serve(f, done);
+  return {};
+}
+
 void group_state::release(flow f, std::int64_t granted, std::int64_t moved, clock::time_point now) {
   std::lock_guard lock(mutex_);
   const int i = static_cast<int>(f);

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -806,6 +807,30 @@ BOOST_AUTO_TEST_CASE(blocking_write_some_waits_in_a_group) {
   }
   guard.reset();
   runner.join();
+}
+
+BOOST_AUTO_TEST_CASE(blocking_write_some_in_a_group_needs_no_thread_for_its_timer) {
+  // Nobody runs the group's io_context: the blocked thread serves its refills itself.
+  net::io_context group_ctx, ctx;
+  sluice::rate_limit_group group(group_ctx.get_executor(), write_limit(1000, 1000, 100ms));
+  auto [client, server] = tcp_pair(ctx);
+  sluice::rate_limited_stream<tcp::socket> writer(std::move(client));
+  writer.join(group);
+  const std::string out = pattern(3000, 21);
+  auto t0 = clock_type::now();
+  auto written =
+      std::async(std::launch::async, [&] { return net::write(writer, net::buffer(out)); });
+  bool finished = written.wait_for(10s) == std::future_status::ready;
+  BOOST_TEST(finished);
+  if (!finished)
+    group_ctx.run_for(1s); // its timer then frees the write, so that the test can end
+  double took = seconds(clock_type::now() - t0);
+  BOOST_TEST(written.get() == out.size());
+  BOOST_TEST(took >= 0.18); // (3000 - 1000) / 10,000
+  BOOST_TEST(group.totals().written == out.size());
+  std::string in(out.size(), '\0');
+  net::read(server, net::buffer(in));
+  BOOST_TEST((in == out));
 }
 
 // --- Composition ------------------------------------------------------------------------

@@ -73,6 +73,9 @@ public:
   void cancel_wait(flow f, group_member& m, std::uint64_t serial);
   /// Completes m's waits (both flows) with operation_aborted.
   void cancel_waits(group_member& m);
+  /// For a blocking wait, whose thread may be the only one that would run the group's
+  /// timer: serves the waiters of `f` if their refill is due, else says how long until it is.
+  clock::duration serve_if_due(flow f);
   /// What acquire would grant now (at most `want`); <= 0 when it would wait.
   std::int64_t share_now(flow f, std::int64_t want);
 

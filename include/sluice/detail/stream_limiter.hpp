@@ -64,7 +64,8 @@ private:
 };
 
 /// A group wait for the blocking read_some / write_some: the grant is handed over through
-/// a condition variable instead of a handler.
+/// a condition variable instead of a handler. The waiting thread serves the refill itself
+/// when it is due, so that it needs no other thread to run the group's timer.
 class blocking_grant final : public pending_op, public pending_op_factory<pending_op> {
 public:
   blocking_grant() : pending_op(&on_complete, 0) {}
@@ -72,9 +73,14 @@ public:
     this->serial = serial;
     return this;
   }
-  std::size_t wait(boost::system::error_code& ec) {
+  std::size_t wait(group_state& group, flow f, boost::system::error_code& ec) {
     std::unique_lock lock(mutex_);
-    ready_.wait(lock, [this] { return done_; });
+    while (!done_) {
+      lock.unlock();
+      auto due = group.serve_if_due(f); // may complete this wait
+      lock.lock();
+      ready_.wait_for(lock, due, [this] { return done_; });
+    }
     ec = ec_;
     return n_;
   }

@@ -350,7 +350,7 @@ std::size_t rate_limited_stream<Stream>::transfer(const Buffers& buffers,
       detail::blocking_grant wait;
       granted = group->acquire(f, impl_->member, a.bytes, wait);
       if (granted == 0) {
-        granted = static_cast<std::int64_t>(wait.wait(ec));
+        granted = static_cast<std::int64_t>(wait.wait(*group, f, ec));
         if (ec)
           return 0;
         if (granted == 0)
