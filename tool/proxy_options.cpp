@@ -1,7 +1,5 @@
 #include "proxy_options.hpp"
 
-#include <boost/asio/ip/address.hpp>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -81,7 +79,7 @@ std::pair<std::string_view, std::string_view> split_unit(std::string_view text) 
 std::uint64_t parse_port(std::string_view text, std::string_view whole) {
   if (text.empty() || text.size() > 5 ||
       !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    throw std::invalid_argument(quoted(whole) + " has no port number (ADDR:PORT)");
+    throw std::invalid_argument(quoted(whole) + " has no port number (HOST:PORT)");
   std::uint64_t port = std::stoul(std::string(text));
   if (port > 65535)
     throw std::invalid_argument(quoted(whole) + ": port " + std::string(text) + " is above 65535");
@@ -136,7 +134,12 @@ std::chrono::nanoseconds parse_duration(std::string_view text) {
   throw std::invalid_argument(quoted(text) + ": unknown unit " + quoted(unit) + " (s, ms, us)");
 }
 
-boost::asio::ip::tcp::endpoint parse_endpoint(std::string_view text) {
+std::string host_port::text() const {
+  std::string out = host.find(':') == std::string::npos ? host : "[" + host + "]";
+  return out + ":" + std::to_string(port);
+}
+
+host_port parse_host_port(std::string_view text) {
   std::string_view host, port;
   if (text.starts_with('[')) { // [v6 address]:port
     auto close = text.find(']');
@@ -144,21 +147,20 @@ boost::asio::ip::tcp::endpoint parse_endpoint(std::string_view text) {
       throw std::invalid_argument(quoted(text) + " is not [ADDR]:PORT");
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
+    if (!host.empty() && host.find(':') == std::string_view::npos)
+      throw std::invalid_argument(quoted(text) + ": brackets are for IPv6 addresses only");
   } else {
     auto colon = text.rfind(':');
     if (colon == std::string_view::npos)
-      throw std::invalid_argument(quoted(text) + " has no port (ADDR:PORT)");
+      throw std::invalid_argument(quoted(text) + " has no port (HOST:PORT)");
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos)
       throw std::invalid_argument(quoted(text) + ": write an IPv6 address as [ADDR]:PORT");
   }
-  boost::system::error_code ec;
-  auto address = boost::asio::ip::make_address(std::string(host), ec);
-  if (ec)
-    throw std::invalid_argument(quoted(text) + ": " + quoted(host) +
-                                " is not a numeric IP address");
-  return {address, static_cast<unsigned short>(parse_port(port, text))};
+  if (host.empty())
+    throw std::invalid_argument(quoted(text) + " has no host (HOST:PORT)");
+  return {std::string(host), static_cast<unsigned short>(parse_port(port, text))};
 }
 
 token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
@@ -218,11 +220,11 @@ proxy_options parse_options(const std::vector<std::string>& args) {
 
     try {
       if (name == "--listen") {
-        opts.listen = parse_endpoint(value);
+        opts.listen = parse_host_port(value);
         have_listen = true;
       } else if (name == "--upstream") {
-        opts.upstream = parse_endpoint(value);
-        if (opts.upstream.port() == 0)
+        opts.upstream = parse_host_port(value);
+        if (opts.upstream.port == 0)
           throw std::invalid_argument(quoted(value) + ": the upstream needs a port other than 0");
         have_upstream = true;
       } else if (name == "--rate" || name == "--total") {
@@ -267,13 +269,13 @@ proxy_options parse_options(const std::vector<std::string>& args) {
 }
 
 std::string usage() {
-  return "usage: sluice-proxy --listen ADDR:PORT --upstream ADDR:PORT\n"
+  return "usage: sluice-proxy --listen HOST:PORT --upstream HOST:PORT\n"
          "                    [--rate SIZE] [--total SIZE] [--tick DURATION] [--stats DURATION]\n"
          "\n"
          "A TCP proxy that shapes every connection with sluice token buckets.\n"
          "\n"
-         "  --listen ADDR:PORT    accept connections here (port 0: any free port, printed)\n"
-         "  --upstream ADDR:PORT  connect each of them to this address\n"
+         "  --listen HOST:PORT    accept connections here (port 0: any free port, printed)\n"
+         "  --upstream HOST:PORT  connect each of them to this address\n"
          "  --rate SIZE           limit of each connection, bytes per second in each direction\n"
          "  --total SIZE          limit of all connections together, shared fairly\n"
          "  --tick DURATION       token-bucket tick (default 10ms): a connection's bucket holds\n"
@@ -284,7 +286,9 @@ std::string usage() {
          "\n"
          "SIZE: a number and a unit: B, K/KB (1000), Ki/KiB (1024), M/MB, Mi/MiB, G/GB,\n"
          "      Gi/GiB (a bare number is bytes). DURATION: a number and s, ms or us.\n"
-         "Addresses are numeric: 127.0.0.1:8080, [::1]:8080.\n";
+         "HOST:PORT: a name or an address and a port number: localhost:8080, 127.0.0.1:8080,\n"
+         "      [::1]:8080. Names are resolved once, at start: --listen binds the first\n"
+         "      address, each connection tries the upstream's addresses in turn.\n";
 }
 
 std::string format_bytes(double bytes) {

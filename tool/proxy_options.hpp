@@ -5,8 +5,6 @@
 
 #include <sluice/rate_limit.hpp>
 
-#include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -30,9 +28,18 @@ private:
   std::string option_;
 };
 
+/// HOST:PORT as given on the command line, not resolved yet: the host is a name or a
+/// numeric address, without the brackets of "[::1]:8080".
+struct host_port {
+  std::string host;
+  unsigned short port = 0;
+  /// Back to "HOST:PORT", with brackets around a host that has colons (an IPv6 address).
+  std::string text() const;
+};
+
 struct proxy_options {
-  boost::asio::ip::tcp::endpoint listen; ///< port 0: any free port (printed at start)
-  boost::asio::ip::tcp::endpoint upstream;
+  host_port listen; ///< port 0: any free port (printed at start)
+  host_port upstream;
   std::optional<std::uint64_t> rate;  ///< bytes/s per connection, each direction
   std::optional<std::uint64_t> total; ///< bytes/s of all connections, each direction
   std::chrono::nanoseconds tick = std::chrono::milliseconds(10);
@@ -51,12 +58,14 @@ std::uint64_t parse_size(std::string_view text);
 /// fraction is allowed ("1.5s"). Throws std::invalid_argument as parse_size does.
 std::chrono::nanoseconds parse_duration(std::string_view text);
 
-/// "127.0.0.1:8080" or "[::1]:8080" (numeric addresses only: resolving names is I/O).
-boost::asio::ip::tcp::endpoint parse_endpoint(std::string_view text);
+/// "localhost:8080", "127.0.0.1:8080" or "[::1]:8080" split into host and port. The port is
+/// a number; the host is checked only for its form (not empty, colons only in brackets):
+/// resolving it is I/O, done by the caller.
+host_port parse_host_port(std::string_view text);
 
 /// Parses the arguments after the program name. Both "--rate 1MiB" and "--rate=1MiB" work.
 /// Throws option_error naming the bad argument: an unknown flag, a missing value, a bad
-/// unit or number, a zero rate, a tick not in (0, 24h], an unparsable address, a missing
+/// unit or number, a zero rate, a tick not in (0, 24h], a malformed HOST:PORT, a missing
 /// --listen or --upstream.
 proxy_options parse_options(const std::vector<std::string>& args);
 

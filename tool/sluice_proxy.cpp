@@ -59,6 +59,34 @@ std::string endpoint_text(const tcp::endpoint& e) {
   return address + ":" + std::to_string(e.port());
 }
 
+// Resolves --listen's or --upstream's HOST:PORT, once, at start: a restart picks up changes
+// in DNS. A name that does not resolve is a bad argument like any other.
+tcp::resolver::results_type resolve(net::io_context& ctx, const char* option,
+                                    const host_port& where) {
+  tcp::resolver resolver(ctx);
+  boost::system::error_code ec;
+  auto results =
+      resolver.resolve(where.host, std::to_string(where.port), tcp::resolver::numeric_service, ec);
+  if (!ec && results.empty())
+    ec = net::error::host_not_found;
+  if (ec)
+    throw option_error(option, "'" + where.text() + "': cannot resolve '" + where.host +
+                                   "': " + ec.message());
+  return results;
+}
+
+// "localhost:8000 (127.0.0.1:8000)": the upstream as given and, where that was a name, the
+// addresses it resolved to.
+std::string upstream_text(const host_port& given, const tcp::resolver::results_type& resolved) {
+  std::string addresses;
+  for (const auto& entry : resolved) {
+    if (!addresses.empty())
+      addresses += ", ";
+    addresses += endpoint_text(entry.endpoint());
+  }
+  return addresses == given.text() ? addresses : given.text() + " (" + addresses + ")";
+}
+
 // The completion of a detached coroutine: says why it failed, if it did (Asio's own
 // `detached` would drop the exception unseen).
 auto report_failure(const char* what) {
@@ -100,8 +128,11 @@ struct connection {
 
 class proxy {
 public:
-  proxy(net::io_context& ctx, const proxy_options& opts)
-      : ctx_(ctx), opts_(opts), acceptor_(ctx, opts.listen), stats_timer_(ctx) {
+  // `upstream`: every address of --upstream, tried in turn for each connection.
+  proxy(net::io_context& ctx, const proxy_options& opts, const tcp::endpoint& listen,
+        tcp::resolver::results_type upstream)
+      : ctx_(ctx), opts_(opts), upstream_(std::move(upstream)), acceptor_(ctx, listen),
+        stats_timer_(ctx) {
     if (opts_.total)
       group_.emplace(ctx_, bucket_config(*opts_.total, opts_.tick, group_burst_ticks));
   }
@@ -158,10 +189,11 @@ private:
       ~unregister() { table.erase(id); }
     } registration{connections_, id};
 
-    auto [ec] = co_await c.upstream.async_connect(opts_.upstream, as_result);
+    // The first address that accepts; on failure, the error of the last one tried.
+    auto [ec, ignored] = co_await net::async_connect(c.upstream, upstream_, as_result);
     if (ec) {
       std::printf("#%llu %s: upstream %s: %s\n", static_cast<unsigned long long>(id),
-                  endpoint_text(c.peer).c_str(), endpoint_text(opts_.upstream).c_str(),
+                  endpoint_text(c.peer).c_str(), opts_.upstream.text().c_str(),
                   ec.message().c_str());
     } else {
       // Both directions at once, each to its own end; a connection is over when both are.
@@ -242,6 +274,7 @@ private:
 
   net::io_context& ctx_;
   proxy_options opts_;
+  tcp::resolver::results_type upstream_;
   tcp::acceptor acceptor_;
   net::steady_timer stats_timer_;
   std::optional<sluice::rate_limit_group> group_;    // --total
@@ -261,25 +294,29 @@ int main(int argc, char** argv) {
   // Line-buffered even into a pipe or a file: the lines are a log that others watch.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
+  net::io_context ctx(1);
   proxy_options opts;
+  tcp::endpoint listen;
+  tcp::resolver::results_type upstream;
   try {
     opts = parse_options(std::vector<std::string>(argv + 1, argv + argc));
+    if (opts.help) {
+      std::printf("%s", usage().c_str());
+      return 0;
+    }
+    listen = resolve(ctx, "--listen", opts.listen).begin()->endpoint();
+    upstream = resolve(ctx, "--upstream", opts.upstream);
   } catch (const option_error& e) {
     std::fprintf(stderr, "sluice-proxy: %s\n\n%s", e.what(), usage().c_str());
     return 2;
   }
-  if (opts.help) {
-    std::printf("%s", usage().c_str());
-    return 0;
-  }
 
-  net::io_context ctx(1);
   std::optional<proxy> server;
   try {
-    server.emplace(ctx, opts);
+    server.emplace(ctx, opts, listen, upstream);
   } catch (const boost::system::system_error& e) { // the address is taken, say
-    std::fprintf(stderr, "sluice-proxy: cannot listen on %s: %s\n",
-                 endpoint_text(opts.listen).c_str(), e.code().message().c_str());
+    std::fprintf(stderr, "sluice-proxy: cannot listen on %s: %s\n", endpoint_text(listen).c_str(),
+                 e.code().message().c_str());
     return 1;
   }
 
@@ -296,8 +333,9 @@ int main(int argc, char** argv) {
   });
 
   std::printf("listening on %s, upstream %s, rate %s per connection, total %s, tick %g ms\n",
-              endpoint_text(server->local_endpoint()).c_str(), endpoint_text(opts.upstream).c_str(),
-              limit_text(opts.rate).c_str(), limit_text(opts.total).c_str(),
+              endpoint_text(server->local_endpoint()).c_str(),
+              upstream_text(opts.upstream, upstream).c_str(), limit_text(opts.rate).c_str(),
+              limit_text(opts.total).c_str(),
               std::chrono::duration<double, std::milli>(opts.tick).count());
   server->start();
   ctx.run();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs sluice-proxy on loopback between clients (curl, or proxy_test_peer) and an upstream
 # (proxy_test_peer), and checks what comes out. Called by CTest:
-#   proxy_test.sh PROXY PEER args|halfclose|rate|fair
+#   proxy_test.sh PROXY PEER args|names|halfclose|stop|rate|fair
 # Every port is chosen by the kernel (port 0) and read back from the programs' first line;
 # every wait is bounded; the trap ends whatever was started.
 set -euo pipefail
@@ -37,13 +37,16 @@ start_upstream() { # peer mode...
   upstream_port=$(sed -nE 's/^port ([0-9]+)$/\1/p' "$work/upstream.out" | head -n1)
 }
 
-start_proxy() { # proxy options beyond --listen and --upstream
-  "$proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream_port" "$@" \
-    >"$work/proxy.out" 2>"$work/proxy.err" &
+# Proxy options beyond --listen and --upstream; their hosts are $listen_host and
+# $upstream_host, 127.0.0.1 unless set.
+start_proxy() {
+  "$proxy" --listen "${listen_host:-127.0.0.1}:0" --upstream "${upstream_host:-127.0.0.1}:$upstream_port" \
+    "$@" >"$work/proxy.out" 2>"$work/proxy.err" &
   proxy_pid=$!
   pids+=("$proxy_pid")
   wait_for_line "$work/proxy.out" '^listening on '
-  proxy_port=$(sed -nE 's/^listening on [0-9.]+:([0-9]+),.*/\1/p' "$work/proxy.out" | head -n1)
+  proxy_port=$(sed -nE 's/^listening on .*:([0-9]+), upstream .*/\1/p' "$work/proxy.out" | head -n1)
+  [[ -n $proxy_port ]] || fail "no port in the 'listening on' line"
 }
 
 # SIGTERM must end the proxy cleanly: exit 0, within 5 s, with a line for each connection.
@@ -71,13 +74,15 @@ need_curl() {
 
 case $check in
 args)
-  # Each bad command line: exit 2, and stderr names the bad argument.
-  expect_bad() { # name-in-stderr args...
+  # Each bad command line: exit 2, and the first line of stderr names the bad argument
+  # (the usage that follows names them all).
+  expect_bad() { # name args...
     local name=$1 rc=0
     shift
     timeout 5 "$proxy" "$@" >"$work/args.out" 2>"$work/args.err" || rc=$?
     [[ $rc -eq 2 ]] || fail "sluice-proxy $* exited with $rc, not 2"
-    grep -qF -- "$name" "$work/args.err" || fail "sluice-proxy $*: stderr does not name $name"
+    head -n1 "$work/args.err" | grep -qF -- "sluice-proxy: $name: " ||
+      fail "sluice-proxy $*: stderr does not start with $name"
     grep -q '^usage:' "$work/args.err" || fail "sluice-proxy $*: no usage on stderr"
   }
   ok=(--listen 127.0.0.1:0 --upstream 127.0.0.1:9)
@@ -89,14 +94,38 @@ args)
   expect_bad --total "${ok[@]}" --total -5KiB
   expect_bad --tick "${ok[@]}" --tick 10
   expect_bad --stats "${ok[@]}" --stats 0s
-  expect_bad --listen --listen nowhere:80 --upstream 127.0.0.1:9
+  expect_bad --listen --listen :80 --upstream 127.0.0.1:9
+  expect_bad --listen --listen '[::1' --upstream 127.0.0.1:9
   expect_bad --upstream --listen 127.0.0.1:0 --upstream 127.0.0.1
+  expect_bad --upstream --listen 127.0.0.1:0 --upstream localhost:http
+  # Names that do not resolve (.invalid never does, RFC 6761): the value and the reason.
+  expect_bad --upstream --listen 127.0.0.1:0 --upstream no-such-host.invalid:80
+  grep -qF "'no-such-host.invalid:80': cannot resolve 'no-such-host.invalid': " "$work/args.err" ||
+    fail "--upstream no-such-host.invalid:80: the message does not say what failed"
+  expect_bad --listen --listen no-such-host.invalid:0 --upstream 127.0.0.1:9
   expect_bad --listen --upstream 127.0.0.1:9
   expect_bad --upstream --listen 127.0.0.1:0
   rc=0
   "$proxy" --help >"$work/help.out" 2>&1 || rc=$?
   { [[ $rc -eq 0 ]] && grep -q '^usage: sluice-proxy' "$work/help.out"; } || fail "--help: exit $rc"
   echo "bad arguments: exit 2 and named; --help: exit 0"
+  ;;
+
+names)
+  # Host names, resolved at start: the proxy listens on and connects to localhost.
+  need_curl
+  start_upstream http 100000
+  listen_host=localhost upstream_host=localhost start_proxy
+  grep -qE "^listening on .*, upstream localhost:$upstream_port[ ,]" "$work/proxy.out" ||
+    fail "the 'listening on' line does not name the upstream localhost:$upstream_port"
+  size=$(timeout 30 curl --noproxy '*' -sS --max-time 25 -o "$work/body" -w '%{size_download}' \
+    "http://localhost:$proxy_port/") || fail "curl through the proxy failed"
+  [[ $size -eq 100000 && $(stat -c %s "$work/body") -eq 100000 ]] ||
+    fail "downloaded $size bytes, not 100000"
+  [[ -z $(tr -d x <"$work/body") ]] || fail "the body is not the upstream's (all 'x')"
+  stop_proxy
+  grep -qE '^closed #1 .*down 97\.[0-9] KiB in' "$work/proxy.out" || fail "no close line"
+  cat "$work/proxy.out"
   ;;
 
 halfclose)
