@@ -14,6 +14,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -162,6 +163,95 @@ inline std::optional<std::uint64_t> parse_size(std::string_view text) {
     return std::nullopt;
   return value << shift;
 }
+
+/// Walks a benchmark's command line one option at a time. A missing or bad value is reported
+/// on stderr and ends the walk; parse_args then returns ok(), false, and main exits with 2.
+class command_line {
+public:
+  command_line(int argc, char** argv) : argc_(argc), argv_(argv) {}
+
+  /// Steps to the next option; false past the last one or after an error.
+  bool next() {
+    if (!ok_ || ++i_ >= argc_)
+      return false;
+    option_ = argv_[i_];
+    return true;
+  }
+  std::string_view option() const { return option_; }
+  bool ok() const { return ok_; }
+
+  /// The argument after the option, or nullptr.
+  const char* value() {
+    if (i_ + 1 < argc_)
+      return argv_[++i_];
+    fail("%s needs a value\n", option_);
+    return nullptr;
+  }
+
+  /// The option's value: a size (see parse_size) from `lo` to `hi`.
+  std::optional<std::uint64_t> size(std::uint64_t lo, std::uint64_t hi) {
+    const char* v = value();
+    if (!v)
+      return std::nullopt;
+    auto n = parse_size(v);
+    return n && *n >= lo && *n <= hi ? n : bad(v);
+  }
+
+  /// The option's value: a number in strtod's syntax from `lo` to `hi`.
+  std::optional<double> number(double lo, double hi) {
+    const char* v = value();
+    if (!v)
+      return std::nullopt;
+    char* end = nullptr;
+    double d = std::strtod(v, &end);
+    return end != v && *end == '\0' && d >= lo && d <= hi ? std::optional(d) : bad(v);
+  }
+
+  /// Adds the items of the option's comma-separated value to `out`, as long as `known`
+  /// accepts them; the first it does not is reported as an unknown `what`.
+  template <class Known>
+  void list(const char* what, std::set<std::string>& out, Known known) {
+    const char* v = value();
+    for (std::string_view rest = v ? v : ""; !rest.empty();) {
+      auto comma = rest.find(',');
+      std::string item(rest.substr(0, comma));
+      if (!known(item)) {
+        fail("unknown %s: %s\n", what, item.c_str());
+        return;
+      }
+      out.insert(item);
+      rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+    }
+  }
+
+  /// For an option the benchmark does not take: --help or -h prints `usage` and exits with 0;
+  /// anything else is reported, with the usage.
+  void help_or_unknown(void (*usage)(const char* argv0)) {
+    if (option() == "--help" || option() == "-h") {
+      usage(argv_[0]);
+      std::exit(0);
+    }
+    fail("unknown option: %s\n", option_);
+    usage(argv_[0]);
+  }
+
+  /// Reports a bad command line (printf's arguments) and ends the walk.
+  template <class... Args>
+  std::nullopt_t fail(const char* fmt, Args... args) {
+    std::fprintf(stderr, fmt, args...);
+    ok_ = false;
+    return std::nullopt;
+  }
+
+private:
+  std::nullopt_t bad(const char* v) { return fail("bad value for %s: %s\n", option_, v); }
+
+  int argc_;
+  char** argv_;
+  int i_ = 0;
+  const char* option_ = "";
+  bool ok_ = true;
+};
 
 /// "64 KiB", "1 GiB", "3000 B": the largest binary unit that divides `bytes` exactly.
 inline std::string format_size(std::uint64_t bytes) {

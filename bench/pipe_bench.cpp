@@ -541,13 +541,6 @@ const std::map<std::string, workload_maker> workloads = {
      }},
 };
 
-/// The --cases key of a case, or nullptr.
-const char* case_key(std::string_view name) {
-  for (const char* k : {"4k", "64k", "rt"})
-    if (name == k)
-      return k;
-  return nullptr;
-}
 constexpr std::array<const char*, case_count> case_keys = {"4k", "64k", "rt"};
 
 /// Units per untimed warm-up run: an eighth of a timed run, but not too few.
@@ -583,70 +576,30 @@ void print_usage(const char* argv0) {
 bool parse_args(int argc, char** argv, config& cfg) {
   std::optional<std::uint64_t> bytes, trips, reps, offset;
   bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&]() -> std::optional<std::string_view> {
-      if (i + 1 < argc)
-        return std::string_view(argv[++i]);
-      std::fprintf(stderr, "%s needs a value\n", argv[i]);
-      return std::nullopt;
-    };
-    auto number = [&](std::optional<std::uint64_t>& out) {
-      auto v = value();
-      if (!v)
-        return false;
-      out = parse_size(*v);
-      if (!out || *out == 0) {
-        std::fprintf(stderr, "bad value for %s: %.*s\n", std::string(arg).c_str(),
-                     static_cast<int>(v->size()), v->data());
-        return false;
-      }
-      return true;
-    };
+  command_line args(argc, argv);
+  while (args.next()) {
+    std::string_view arg = args.option();
     if (arg == "--bytes") {
-      if (!number(bytes))
-        return false;
+      bytes = args.size(1, UINT64_MAX);
     } else if (arg == "--roundtrips") {
-      if (!number(trips))
-        return false;
+      trips = args.size(1, UINT64_MAX);
     } else if (arg == "--reps") {
-      if (!number(reps) || *reps > 1000)
-        return false;
+      reps = args.size(1, 1000);
     } else if (arg == "--offset") {
-      auto v = value();
-      if (!v)
-        return false;
-      offset = parse_size(*v);
-      if (!offset || *offset >= page_buffer::page) {
-        std::fprintf(stderr, "bad value for --offset (0 to %zu)\n", page_buffer::page - 1);
-        return false;
-      }
-    } else if (arg == "--peers" || arg == "--cases") {
-      auto v = value();
-      if (!v)
-        return false;
-      bool peer_list = arg == "--peers";
-      for (std::string_view list = *v; !list.empty();) {
-        auto comma = list.find(',');
-        std::string name(list.substr(0, comma));
-        if (peer_list ? !workloads.contains(name) : !case_key(name)) {
-          std::fprintf(stderr, "unknown %s: %s\n", peer_list ? "peer" : "case", name.c_str());
-          return false;
-        }
-        (peer_list ? cfg.peers : cfg.cases).insert(name);
-        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      }
+      const char* v = args.value();
+      offset = v ? parse_size(v) : std::nullopt;
+      if (v && (!offset || *offset >= page_buffer::page))
+        args.fail("bad value for --offset (0 to %zu)\n", page_buffer::page - 1);
+    } else if (arg == "--peers") {
+      args.list("peer", cfg.peers, [](auto& k) { return workloads.contains(k); });
+    } else if (arg == "--cases") {
+      args.list("case", cfg.cases, [](auto& k) { return std::ranges::count(case_keys, k) > 0; });
     } else if (arg == "--quick") {
       quick = true;
     } else if (arg == "--verbose") {
       cfg.verbose = true;
-    } else if (arg == "--help" || arg == "-h") {
-      print_usage(argv[0]);
-      std::exit(0);
     } else {
-      std::fprintf(stderr, "unknown option: %s\n", argv[i]);
-      print_usage(argv[0]);
-      return false;
+      args.help_or_unknown(print_usage);
     }
   }
   if (quick) {
@@ -662,7 +615,7 @@ bool parse_args(int argc, char** argv, config& cfg) {
     cfg.reps = static_cast<int>(*reps);
   if (offset)
     cfg.offset = static_cast<std::size_t>(*offset);
-  return true;
+  return args.ok();
 }
 
 } // namespace

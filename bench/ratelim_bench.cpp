@@ -1158,65 +1158,27 @@ void print_usage(const char* argv0) {
 
 bool parse_args(int argc, char** argv, options& opt) {
   std::optional<double> duration, warm;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 < argc)
-        return std::string(argv[++i]);
-      std::fprintf(stderr, "%s needs a value\n", argv[i]);
-      return std::nullopt;
-    };
-    auto number = [&](double lo, double hi) -> std::optional<double> {
-      auto v = value();
-      if (!v)
-        return std::nullopt;
-      char* end = nullptr;
-      double d = std::strtod(v->c_str(), &end);
-      if (end == v->c_str() || *end != '\0' || !(d >= lo && d <= hi)) {
-        std::fprintf(stderr, "bad value for %s: %s\n", std::string(arg).c_str(), v->c_str());
-        return std::nullopt;
-      }
-      return d;
-    };
+  command_line args(argc, argv);
+  while (args.next()) {
+    std::string_view arg = args.option();
     if (arg == "--quick") {
       opt.quick = true;
     } else if (arg == "--duration") {
-      if (!(duration = number(0.1, 3600)))
-        return false;
+      duration = args.number(0.1, 3600);
     } else if (arg == "--warmup") {
-      if (!(warm = number(0, 600)))
-        return false;
+      warm = args.number(0, 600);
     } else if (arg == "--tick-ms") {
-      auto t = number(1, 60000);
-      if (!t)
-        return false;
-      opt.tick_ms = static_cast<int>(*t);
+      if (auto t = args.number(1, 60000))
+        opt.tick_ms = static_cast<int>(*t);
     } else if (arg == "--burst-ticks") {
-      auto b = number(1, 1000);
-      if (!b)
-        return false;
-      opt.burst_ticks = static_cast<int>(*b);
+      if (auto b = args.number(1, 1000))
+        opt.burst_ticks = static_cast<int>(*b);
     } else if (arg == "--scenario") {
-      auto v = value();
-      if (!v)
-        return false;
-      for (std::string_view list = *v; !list.empty();) {
-        auto comma = list.find(',');
-        std::string key(list.substr(0, comma));
-        if (key != "1" && key != "2" && key != "3" && key != "4" && key != "a" && key != "b") {
-          std::fprintf(stderr, "unknown scenario: %s\n", key.c_str());
-          return false;
-        }
-        opt.only.insert(key);
-        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      }
-    } else if (arg == "--help" || arg == "-h") {
-      print_usage(argv[0]);
-      std::exit(0);
+      args.list("scenario", opt.only, [](auto& k) {
+        return k == "a" || k == "b" || std::ranges::count(scenarios, k, &scenario::key) > 0;
+      });
     } else {
-      std::fprintf(stderr, "unknown option: %s\n", argv[i]);
-      print_usage(argv[0]);
-      return false;
+      args.help_or_unknown(print_usage);
     }
   }
   if (opt.quick) {
@@ -1227,7 +1189,7 @@ bool parse_args(int argc, char** argv, options& opt) {
     opt.duration = *duration;
   if (warm)
     opt.warm_up = *warm;
-  return true;
+  return args.ok();
 }
 
 } // namespace
