@@ -740,6 +740,43 @@ BOOST_AUTO_TEST_CASE(destroying_the_stream_aborts_its_waits) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(moving_the_stream_keeps_its_waits) {
+  for (bool in_group : {false, true}) {
+    net::io_context ctx;
+    sluice::rate_limit_group group(ctx.get_executor(), write_limit(100, 100, 100ms));
+    auto p = std::make_unique<pipe_fixture>(ctx);
+    if (in_group)
+      p->stream.join(group);
+    else
+      p->stream.set_rate_limit(write_limit(100, 100, 100ms));
+    const std::string out = pattern(200, 22);
+    result first, w;
+    p->stream.async_write_some(net::buffer(out), store(first)); // takes the 100 tokens
+    BOOST_REQUIRE(run_until(
+        ctx, [&] { return first.done; }, 5s));
+    BOOST_REQUIRE(first.n == 100u);
+    // (A single operation: Asio's composed async_write holds the stream by reference.)
+    p->stream.async_write_some(net::buffer(out.data() + 100, 100), store(w));
+    ctx.poll();
+    BOOST_TEST(!w.done);
+    // The waiting write moves with the stream; the old object, and its pipe, are gone.
+    auto moved = std::make_unique<limited_pipe>(std::move(p->stream));
+    sluice::pipe peer = std::move(p->peer);
+    p.reset();
+    BOOST_TEST(group.size() == (in_group ? 1u : 0u));
+    BOOST_REQUIRE(run_until(
+        ctx, [&] { return w.done; }, 5s));
+    BOOST_TEST(!w.ec);
+    BOOST_TEST(w.n > 0u); // what the limits allow (half a tick's worth)
+    std::string in(100 + w.n, '\0');
+    result r;
+    net::async_read(peer, net::buffer(in), store(r));
+    BOOST_REQUIRE(run_until(
+        ctx, [&] { return r.done; }, 5s));
+    BOOST_TEST((in == out.substr(0, in.size())));
+  }
+}
+
 // --- Blocking forms ---------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(blocking_write_some_sleeps_for_tokens) {

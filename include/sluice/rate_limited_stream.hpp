@@ -53,7 +53,10 @@ public:
   /// Constructs the next layer from `args`, with no limit of its own and no group.
   template <class... Args>
   explicit rate_limited_stream(Args&&... next_layer_args);
-  rate_limited_stream(rate_limited_stream&&) noexcept = default;
+  /// Takes the next layer, the limits and the group membership. Operations waiting for
+  /// tokens go on, with the new object's next layer; pending I/O is the next layer's (a
+  /// socket's goes on).
+  rate_limited_stream(rate_limited_stream&& other) noexcept;
   /// Closes this stream's own limits first (see the destructor), then takes `other`'s.
   rate_limited_stream& operator=(rate_limited_stream&& other) noexcept;
   /// Leaves the group; pending waits for tokens complete with operation_aborted.

@@ -77,7 +77,8 @@ struct boost::asio::associator<Associator, sluice::detail::charge_then<Handler>,
 namespace sluice {
 
 /// What outlives the stream object while its operations are pending: the limits, the
-/// timers of the waits for the own bucket, and whether the stream is gone.
+/// timers of the waits for the own bucket, whether the stream is gone, and where its next
+/// layer is now (a move of the stream updates it, so a wait for tokens survives the move).
 template <class Stream>
 struct rate_limited_stream<Stream>::impl : detail::stream_limiter {
   using timer_type =
@@ -96,6 +97,7 @@ struct rate_limited_stream<Stream>::impl : detail::stream_limiter {
   }
 
   executor_type executor;
+  next_layer_type* next = nullptr;
   std::array<std::optional<timer_type>, 2> timers; // by flow
   std::array<bool, 2> waiting{};                   // an operation waits on timers[f]
   std::array<bool, 2> retimed{};          // ...and its wake-up is a re-time, not a cancellation
@@ -113,7 +115,6 @@ struct rate_limited_stream<Stream>::transfer_op {
       std::conditional_t<IsRead, boost::asio::mutable_buffer, boost::asio::const_buffer>;
   enum class step { start, own_wait, group_wait, io };
 
-  rate_limited_stream* stream;
   std::shared_ptr<impl> state;
   Buffers buffers;
   std::shared_ptr<detail::group_state> group = {};
@@ -200,9 +201,9 @@ struct rate_limited_stream<Stream>::transfer_op {
     granted = bytes;
     auto prefix = detail::prefix_of<buffer_type>(buffers, static_cast<std::size_t>(bytes));
     if constexpr (IsRead)
-      stream->next_.async_read_some(prefix, std::move(self));
+      state->next->async_read_some(prefix, std::move(self));
     else
-      stream->next_.async_write_some(prefix, std::move(self));
+      state->next->async_write_some(prefix, std::move(self));
   }
 
   template <class Self>
@@ -253,7 +254,7 @@ struct rate_limited_stream<Stream>::initiate_transfer {
       a.bytes = a.group->try_acquire(f, state->member, a.bytes, a.now);
     if (a.bytes == 0) // it waits: the whole composed operation
       return boost::asio::async_compose<handler_type, void(boost::system::error_code, std::size_t)>(
-          transfer_op<IsRead, Buffers>{stream, state, buffers}, handler, stream->next_);
+          transfer_op<IsRead, Buffers>{state, buffers}, handler, stream->next_);
     auto cut = detail::prefix_of<buffer_type>(buffers, static_cast<std::size_t>(a.bytes));
     if (!a.charge && !a.group)
       return io(cut, std::forward<Handler>(handler));
@@ -267,7 +268,16 @@ template <class Stream>
 template <class... Args>
 rate_limited_stream<Stream>::rate_limited_stream(Args&&... next_layer_args)
     : next_(std::forward<Args>(next_layer_args)...),
-      impl_(std::make_shared<impl>(next_.get_executor())) {}
+      impl_(std::make_shared<impl>(next_.get_executor())) {
+  impl_->next = &next_;
+}
+
+template <class Stream>
+rate_limited_stream<Stream>::rate_limited_stream(rate_limited_stream&& other) noexcept
+    : next_(std::forward<Stream>(other.next_)), impl_(std::move(other.impl_)) {
+  if (impl_)
+    impl_->next = &next_;
+}
 
 template <class Stream>
 void rate_limited_stream<Stream>::close_limits() {
@@ -292,6 +302,8 @@ rate_limited_stream<Stream>::operator=(rate_limited_stream&& other) noexcept {
     close_limits();
     next_ = std::move(other.next_);
     impl_ = std::move(other.impl_);
+    if (impl_)
+      impl_->next = &next_;
   }
   return *this;
 }
