@@ -77,11 +77,22 @@ std::int64_t fair_queue::share(std::int64_t tokens, std::int64_t min_share,
     std::stable_partition(order_.begin(), order_.end(),
                           [level](fair_waiter* w) { return w->granted <= level; });
   } else {
-    // Too few tokens for everyone's min_share: serve the longest-waiting first.
+    // Too few tokens for everyone's min_share: the longest-waiting are served first, a whole
+    // min_share each (or their demand), and what is too little for the next one stays for
+    // the next refill. Handed out as a sliver, it would fall refill after refill on the same
+    // few members (the queue turns by the same step each time), and they would lose by it.
     std::int64_t left = tokens;
+    for (fair_waiter* w : order_)
+      w->granted = 0;
     for (fair_waiter* w : order_) {
-      w->granted = std::min({w->demand, std::max<std::int64_t>(min_share, 1), left});
-      left -= w->granted;
+      std::int64_t grant = std::min(w->demand, std::max<std::int64_t>(min_share, 1));
+      if (grant > left) {
+        if (left < tokens)
+          break;
+        grant = left; // less than one min_share in all: the first takes it, or nobody would
+      }
+      w->granted = grant;
+      left -= grant;
     }
   }
 

@@ -248,6 +248,21 @@ BOOST_AUTO_TEST_CASE(min_share_sets_the_smallest_grant) {
   BOOST_TEST(group.write_limit() == 75);
 }
 
+BOOST_AUTO_TEST_CASE(taking_at_once_never_beats_waiting_for_a_refill) {
+  // A refill shares half the burst (here 500) among the waiters: 250 each of two. A member
+  // that finds the queue empty takes no more than that, though 300 are there.
+  net::io_context ctx;
+  sluice::rate_limit_group group(ctx.get_executor(), write_limit(1000, 1000, 24h));
+  limited_pair first(ctx), second(ctx);
+  first.a.join(group);
+  second.a.join(group);
+  group.decrement_write_limit(700);
+  BOOST_TEST(group.write_limit() == 300);
+  BOOST_TEST(first.a.max_to_write() == 250);
+  group.decrement_write_limit(-700); // full: a full bucket is shared out as it is
+  BOOST_TEST(first.a.max_to_write() == 500);
+}
+
 BOOST_AUTO_TEST_CASE(overdrawn_group_holds_members_until_repaid) {
   net::io_context ctx;
   sluice::rate_limit_group group(ctx.get_executor(), write_limit(1000, 1000, 100ms)); // 10 KB/s

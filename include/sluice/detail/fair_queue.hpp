@@ -24,8 +24,9 @@ struct fair_waiter {
 /// wants less (held down by its own lower limit) leaves the rest to the others. The bytes
 /// that do not divide evenly go to the longest-waiting, who then re-queue behind the others,
 /// so over rounds no one is favoured (deficit round robin). No grant is smaller than
-/// `min_share` unless the demand is: when tokens are too few for that, the longest-waiting
-/// are served first and the rest keep their place. Cost: O(w log w) for w waiters served.
+/// `min_share` unless the demand is (or all the tokens are): when tokens are too few for
+/// that, the longest-waiting are served first, the rest keep their place, and tokens too few
+/// for the next one are left for the next refill. Cost: O(w log w) for w waiters served.
 class fair_queue {
 public:
   bool empty() const { return head_ == nullptr; }

@@ -40,12 +40,12 @@ struct group_member {
 /// The shared buckets of a rate_limit_group and the members waiting on them.
 ///
 /// A member asks for up to `want` bytes. While nobody waits and tokens are there it gets
-/// its share at once (the tokens / members, at least min_share). Otherwise it queues, and
-/// the group's timer for that flow fires when a tick's worth of tokens (or the whole queued
-/// demand, if less) has accrued; the fair_queue then shares them among the waiters, whose
-/// operations complete with their grants. A refill touches only waiters; an idle group arms
-/// no timer. Everything, the timers too, is under one mutex, so members may be on any
-/// thread and any io_context.
+/// its share at once (the tokens / members, at least its share of a refill and min_share).
+/// Otherwise it queues, and the group's timer for that flow fires when a refill (a tick's
+/// worth or half the burst, or the whole queued demand, if less) has accrued; the fair_queue then
+/// shares them among the waiters, whose operations complete with their grants. A refill touches
+/// only waiters; an idle group arms no timer. Everything, the timers too, is under one mutex, so
+/// members may be on any thread and any io_context.
 class group_state : public std::enable_shared_from_this<group_state> {
 public:
   using clock = std::chrono::steady_clock;
@@ -94,9 +94,10 @@ public:
 private:
   class completions;
 
-  std::int64_t quantum(flow f) const; // a member's share of a tick, at least min_share
+  std::int64_t quantum(flow f) const; // a member's share of a refill, at least min_share
   std::int64_t grant_now(flow f, group_member& m, std::int64_t want, clock::time_point now);
-  std::int64_t refill_target(flow f) const;
+  std::int64_t refill(flow f) const;        // what a refill shares out, demand permitting
+  std::int64_t refill_target(flow f) const; // ...and with the demand
   std::int64_t fair_share(flow f, std::int64_t tokens) const;
   // Shares what has accrued (a tick's worth, or all that is asked if less; with `eager`, any
   // token), and re-arms the timer.
