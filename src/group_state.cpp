@@ -86,8 +86,8 @@ void group_state::leave(group_member& m) {
 }
 
 // A member's share of a refill when all wait. Taking tokens at once never gets more, or the
-// members whose turn comes when the queue is empty would be served twice as well as those
-// that wait (measured: 1000 members, a spread of 2 % against 0.6 %).
+// members who find the queue empty would be served twice as well as those who wait
+// (measured with 1000 members over pipes: a cv of the rates of 2.2 % against 1.1-1.7 %).
 std::int64_t group_state::quantum(flow f) const {
   std::int64_t members = std::max<std::int64_t>(1, static_cast<std::int64_t>(size_));
   return std::max(min_share_, refill(f) / members);

@@ -42,10 +42,10 @@ class group_state;
 /// Token buckets shared by the streams that join() it. A member's allowance is the lower of
 /// its own limit and its fair share of the group's: while tokens last a member gets
 /// tokens / members (at least its share of a refill, and the min share) at once; once they
-/// run out, members queue, and each refill (a tick's worth or half the burst) is shared among the
-/// waiting members max-min fairly: equal demand gets equal shares, and a member held down by its
-/// own lower limit leaves the rest to the others. A refill wakes only waiting members; an idle
-/// group runs no timer.
+/// run out, members queue, and each refill (a tick's worth or half the burst) is shared
+/// among the waiting members max-min fairly: equal demand gets equal shares, and a member
+/// held down by its own lower limit leaves the rest to the others. A refill wakes only
+/// waiting members; an idle group runs no timer.
 ///
 /// Thread safety: all members, on any threads and io_contexts, and the group's own calls
 /// may run concurrently. The group's timers run on the executor given at construction,

@@ -42,10 +42,10 @@ struct group_member {
 /// A member asks for up to `want` bytes. While nobody waits and tokens are there it gets
 /// its share at once (the tokens / members, at least its share of a refill and min_share).
 /// Otherwise it queues, and the group's timer for that flow fires when a refill (a tick's
-/// worth or half the burst, or the whole queued demand, if less) has accrued; the fair_queue then
-/// shares them among the waiters, whose operations complete with their grants. A refill touches
-/// only waiters; an idle group arms no timer. Everything, the timers too, is under one mutex, so
-/// members may be on any thread and any io_context.
+/// worth or half the burst, or the whole queued demand, if less) has accrued; the
+/// fair_queue then shares them among the waiters, whose operations complete with their
+/// grants. A refill touches only waiters; an idle group arms no timer. Everything, the
+/// timers too, is under one mutex, so members may be on any thread and any io_context.
 class group_state : public std::enable_shared_from_this<group_state> {
 public:
   using clock = std::chrono::steady_clock;
@@ -99,7 +99,7 @@ private:
   std::int64_t refill(flow f) const;        // what a refill shares out, demand permitting
   std::int64_t refill_target(flow f) const; // ...and with the demand
   std::int64_t fair_share(flow f, std::int64_t tokens) const;
-  // Shares what has accrued (a tick's worth, or all that is asked if less; with `eager`, any
+  // Shares what has accrued (a refill, or all that is asked if less; with `eager`, any
   // token), and re-arms the timer.
   void serve(flow f, completions& done, bool eager = false);
   void arm(flow f, clock::duration delay);
