@@ -269,11 +269,15 @@ BOOST_AUTO_TEST_CASE(max_to_is_the_lowest_of_own_group_and_max_single) {
   p.stream.set_max_single_read(50);
   BOOST_TEST(p.stream.max_to_read() == 50);
 
-  // An overdrawn own bucket reads negative.
+  // An overdrawn own bucket reads negative; what a write may move is 0, never negative
+  // (as libevent clamps it), however deep the debt.
   p.stream.set_max_single_write(std::numeric_limits<std::size_t>::max());
   p.stream.decrement_write_limit(800);
   BOOST_TEST(p.stream.write_limit() == -300);
-  BOOST_TEST(p.stream.max_to_write() == -300);
+  BOOST_TEST(p.stream.max_to_write() == 0);
+  p.stream.decrement_write_limit(int64_max);
+  BOOST_TEST(p.stream.write_limit() == -int64_max);
+  BOOST_TEST(p.stream.max_to_write() == 0);
   p.stream.clear_rate_limit();
   BOOST_TEST(p.stream.write_limit() == int64_max);
   BOOST_TEST(p.stream.max_to_write() == 150);

@@ -1,7 +1,7 @@
 #ifndef SLUICE_FILTERED_STREAM_HPP
 #define SLUICE_FILTERED_STREAM_HPP
 
-#include <sluice/detail/lowest_layer.hpp>
+#include <sluice/detail/core/lowest_layer.hpp>
 #include <sluice/error.hpp>
 #include <sluice/flush_mode.hpp>
 

@@ -1,7 +1,7 @@
 #ifndef SLUICE_PIPE_HPP
 #define SLUICE_PIPE_HPP
 
-#include <sluice/detail/pipe_state.hpp>
+#include <sluice/detail/pipe/pipe_state.hpp>
 #include <sluice/flush_mode.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -111,17 +111,14 @@ public:
 private:
   template <class E>
   friend std::pair<basic_pipe<E>, basic_pipe<E>> make_pipe(const E&, const E&, const pipe_options&);
-  template <class Byte>
+  template <detail::direction D>
   struct initiate_transfer;
-  template <class Byte, class Handler>
+  template <detail::direction D, class Handler>
   class factory;
 
   basic_pipe(const Executor& ex, std::shared_ptr<detail::pipe_state> state, int side);
-
-  template <class Byte, class Handler>
-  void start(const detail::buffer_list<Byte>& buffers, Handler&& handler);
-  template <class Handler>
-  void post_result(Handler&& handler, const boost::system::error_code& ec, std::size_t n);
+  template <detail::direction D, class Handler>
+  void start(const detail::buffer_pieces<detail::buffer_for<D>>& buffers, Handler&& handler);
 
   Executor executor_;
   std::shared_ptr<detail::pipe_state> state_; // null once closed or moved from

@@ -4,6 +4,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/execution_context.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +37,45 @@ struct token_bucket_config {
                                         std::uint64_t write_bytes_per_second);
 };
 
+/// Where token buckets read the time. Buckets and groups read std::chrono::steady_clock
+/// unless given another clock: a test or a simulation passes one whose time moves only when
+/// it says so (manual_rate_clock), and checks timing exactly, without waiting for it.
+/// A clock must outlive every stream and group that reads it.
+class rate_clock {
+public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  virtual time_point now() const = 0;
+  /// How long to really wait for `d` of this clock's time to pass. A waiter that wakes and
+  /// finds its time has not come looks again, so a clock that moves by hand answers with a
+  /// short poll.
+  virtual std::chrono::nanoseconds real_wait(std::chrono::nanoseconds d) const = 0;
+
+  /// std::chrono::steady_clock, the default.
+  static const rate_clock& steady();
+
+protected:
+  ~rate_clock() = default;
+};
+
+/// A clock that stands still until advance() moves it, for tests of timing. Waiters on it
+/// look again every `poll` of real time. Thread-safe.
+class manual_rate_clock final : public rate_clock {
+public:
+  explicit manual_rate_clock(std::chrono::nanoseconds poll = std::chrono::milliseconds(1))
+      : poll_(poll) {}
+  time_point now() const override { return time_point(std::chrono::nanoseconds(now_.load())); }
+  std::chrono::nanoseconds real_wait(std::chrono::nanoseconds d) const override {
+    return std::min(d, poll_);
+  }
+  void advance(std::chrono::nanoseconds d) { now_ += d.count(); }
+
+private:
+  std::chrono::nanoseconds poll_;
+  // Starts well after the epoch, as a steady_clock does: a bucket's first reading is never 0.
+  std::atomic<std::int64_t> now_{std::chrono::nanoseconds(std::chrono::hours(1)).count()};
+};
+
 namespace detail {
 class group_state;
 }
@@ -54,15 +95,18 @@ class group_state;
 class rate_limit_group {
 public:
   /// Validates `cfg` (std::invalid_argument). `ex` runs the group's refill timers.
+  /// The group reads the time from `clock`.
   template <class Executor>
   requires(!std::is_convertible_v<Executor&, boost::asio::execution_context&>)
-      rate_limit_group(const Executor& ex, const token_bucket_config& cfg)
-      : rate_limit_group(boost::asio::any_io_executor(ex), cfg, 0) {}
+      rate_limit_group(const Executor& ex, const token_bucket_config& cfg,
+                       const rate_clock& clock = rate_clock::steady())
+      : rate_limit_group(boost::asio::any_io_executor(ex), cfg, clock, 0) {}
   /// The same, on `ctx`'s executor (an io_context, say).
   template <class ExecutionContext>
   requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>
-  rate_limit_group(ExecutionContext& ctx, const token_bucket_config& cfg)
-      : rate_limit_group(boost::asio::any_io_executor(ctx.get_executor()), cfg, 0) {}
+  rate_limit_group(ExecutionContext& ctx, const token_bucket_config& cfg,
+                   const rate_clock& clock = rate_clock::steady())
+      : rate_limit_group(boost::asio::any_io_executor(ctx.get_executor()), cfg, clock, 0) {}
   rate_limit_group(const rate_limit_group&) = delete;
   rate_limit_group& operator=(const rate_limit_group&) = delete;
   /// Removes every member; waiting members go on without the group.
@@ -93,7 +137,8 @@ public:
 private:
   template <class>
   friend class rate_limited_stream;
-  rate_limit_group(const boost::asio::any_io_executor& ex, const token_bucket_config& cfg, int);
+  rate_limit_group(const boost::asio::any_io_executor& ex, const token_bucket_config& cfg,
+                   const rate_clock& clock, int);
 
   std::shared_ptr<detail::group_state> state_;
 };

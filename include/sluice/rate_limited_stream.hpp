@@ -1,8 +1,9 @@
 #ifndef SLUICE_RATE_LIMITED_STREAM_HPP
 #define SLUICE_RATE_LIMITED_STREAM_HPP
 
-#include <sluice/detail/lowest_layer.hpp>
-#include <sluice/detail/stream_limiter.hpp>
+#include <sluice/detail/core/direction.hpp>
+#include <sluice/detail/core/lowest_layer.hpp>
+#include <sluice/detail/rate_limit/stream_limiter.hpp>
 #include <sluice/rate_limit.hpp>
 
 #include <boost/asio/async_result.hpp>
@@ -53,19 +54,21 @@ public:
   /// Constructs the next layer from `args`, with no limit of its own and no group.
   template <class... Args>
   explicit rate_limited_stream(Args&&... next_layer_args);
-  /// Takes the next layer, the limits and the group membership. Operations waiting for
-  /// tokens go on, with the new object's next layer; pending I/O is the next layer's (a
-  /// socket's goes on).
+  /// Takes the next layer, the limits and the group membership; pending operations go on.
+  /// The moved-from stream is like a moved-from socket: its operations complete with
+  /// net::error::bad_descriptor, its getters read as a stream with no limit and nothing to
+  /// move (max_to_* are 0), its setters throw that error as boost::system::system_error,
+  /// cancel() and the clear/leave calls do nothing, and next_layer() must not be called.
   rate_limited_stream(rate_limited_stream&& other) noexcept;
   /// Closes this stream's own limits first (see the destructor), then takes `other`'s.
   rate_limited_stream& operator=(rate_limited_stream&& other) noexcept;
   /// Leaves the group; pending waits for tokens complete with operation_aborted.
   ~rate_limited_stream();
 
-  next_layer_type& next_layer() noexcept { return next_; }
-  const next_layer_type& next_layer() const noexcept { return next_; }
+  next_layer_type& next_layer() noexcept;
+  const next_layer_type& next_layer() const noexcept;
   lowest_layer_type& lowest_layer() noexcept;
-  executor_type get_executor() noexcept { return next_.get_executor(); }
+  executor_type get_executor() noexcept { return executor_; }
 
   /// Reads at most what the limits allow now, waiting for tokens if there are none.
   template <class MutableBufferSequence,
@@ -94,6 +97,9 @@ public:
   /// Own limits; validates (std::invalid_argument). Waiting operations are re-timed.
   void set_rate_limit(const token_bucket_config& cfg);
   void clear_rate_limit();
+  /// The clock the own buckets read (default rate_clock::steady()); it must outlive the
+  /// stream. Waiting operations are re-timed.
+  void set_clock(const rate_clock& clock);
   /// The own limits set, or nullopt.
   std::optional<token_bucket_config> rate_limit() const;
   /// Joins `g`, leaving any earlier group; a waiting operation asks again.
@@ -105,7 +111,8 @@ public:
   /// Own bucket levels; INT64_MAX when there is no own limit.
   std::int64_t read_limit() const;
   std::int64_t write_limit() const;
-  /// What one operation may move now: own bucket, group share and max single size together.
+  /// What one operation may move now: own bucket, group share and max single size together;
+  /// 0 (never negative) while a bucket is empty or overdrawn.
   std::int64_t max_to_read() const;
   std::int64_t max_to_write() const;
   /// Takes `n` bytes' worth from the own bucket (adds for negative `n`); re-times waits.
@@ -123,17 +130,16 @@ public:
   void cancel();
 
 private:
-  template <bool IsRead>
+  template <detail::direction D>
   struct initiate_transfer;
-  template <bool IsRead, class Buffers>
+  template <detail::direction D, class Buffers>
   struct transfer_op;
-  template <bool IsRead, class Buffers>
+  template <detail::direction D, class Buffers>
   std::size_t transfer(const Buffers& buffers, boost::system::error_code& ec);
-  void retime(detail::flow f);
-  void close_limits();
+  detail::stream_limiter& limiter(const char* what) const; // throws when moved from
 
-  Stream next_;
-  std::shared_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_; // null once moved from
+  executor_type executor_;
 };
 
 } // namespace sluice

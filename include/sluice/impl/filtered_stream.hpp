@@ -1,6 +1,8 @@
 #ifndef SLUICE_IMPL_FILTERED_STREAM_HPP
 #define SLUICE_IMPL_FILTERED_STREAM_HPP
 
+#include <sluice/detail/core/buffer_pieces.hpp>
+
 #include <boost/asio/append.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
@@ -15,16 +17,6 @@
 
 namespace sluice {
 namespace detail {
-
-/// The first non-empty buffer of a sequence (a *_some operation may use just that).
-template <class Buffer, class BufferSequence>
-Buffer first_buffer(const BufferSequence& buffers) {
-  auto end = boost::asio::buffer_sequence_end(buffers);
-  for (auto it = boost::asio::buffer_sequence_begin(buffers); it != end; ++it)
-    if (Buffer b(*it); b.size() > 0)
-      return b;
-  return Buffer();
-}
 
 /// One call of a filter, with what it consumed and produced.
 struct filter_step {
@@ -104,7 +96,7 @@ struct filtered_stream<Stream, In, Out>::read_op {
 
   template <class Self>
   void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
-    auto out = detail::first_buffer<boost::asio::mutable_buffer>(buffers);
+    auto out = detail::first_piece<boost::asio::mutable_buffer>(buffers);
     switch (at) {
     case step::start:
       if (out.size() == 0) { // zero-length: the next layer's answer, as for any stream
@@ -177,7 +169,7 @@ struct filtered_stream<Stream, In, Out>::write_op {
 
   template <class Self>
   void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
-    auto in = detail::first_buffer<boost::asio::const_buffer>(buffers);
+    auto in = detail::first_piece<boost::asio::const_buffer>(buffers);
     switch (at) {
     case step::start:
       if (in.size() == 0) { // zero-length: the next layer's answer, as for any stream

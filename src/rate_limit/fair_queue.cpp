@@ -1,4 +1,4 @@
-#include <sluice/detail/fair_queue.hpp>
+#include <sluice/detail/rate_limit/fair_queue.hpp>
 
 #include <algorithm>
 #include <cassert>

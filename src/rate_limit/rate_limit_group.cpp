@@ -1,4 +1,4 @@
-#include <sluice/detail/group_state.hpp>
+#include <sluice/detail/rate_limit/group_state.hpp>
 #include <sluice/rate_limit.hpp>
 
 #include <stdexcept>
@@ -57,11 +57,24 @@ token_bucket_config token_bucket_config::per_second(std::uint64_t read_bytes_per
   return cfg;
 }
 
-using detail::flow;
+namespace {
+class steady_rate_clock final : public rate_clock {
+public:
+  time_point now() const override { return std::chrono::steady_clock::now(); }
+  std::chrono::nanoseconds real_wait(std::chrono::nanoseconds d) const override { return d; }
+};
+} // namespace
+
+const rate_clock& rate_clock::steady() {
+  static const steady_rate_clock clock;
+  return clock;
+}
+
+using detail::direction;
 
 rate_limit_group::rate_limit_group(const boost::asio::any_io_executor& ex,
-                                   const token_bucket_config& cfg, int)
-    : state_(std::make_shared<detail::group_state>(ex, cfg, this)) {}
+                                   const token_bucket_config& cfg, const rate_clock& clock, int)
+    : state_(std::make_shared<detail::group_state>(ex, cfg, clock, this)) {}
 
 rate_limit_group::~rate_limit_group() {
   state_->dissolve();
@@ -74,20 +87,20 @@ token_bucket_config rate_limit_group::config() const {
   return state_->config();
 }
 std::int64_t rate_limit_group::read_limit() const {
-  return state_->limit(flow::read);
+  return state_->level(direction::read);
 }
 std::int64_t rate_limit_group::write_limit() const {
-  return state_->limit(flow::write);
+  return state_->level(direction::write);
 }
 void rate_limit_group::decrement_read_limit(std::int64_t n) {
-  state_->decrement(flow::read, n);
+  state_->decrement(direction::read, n);
 }
 void rate_limit_group::decrement_write_limit(std::int64_t n) {
-  state_->decrement(flow::write, n);
+  state_->decrement(direction::write, n);
 }
 
 rate_limit_group::totals_type rate_limit_group::totals() const {
-  return {state_->total(flow::read), state_->total(flow::write)};
+  return {state_->total(direction::read), state_->total(direction::write)};
 }
 
 void rate_limit_group::reset_totals() {

@@ -1,4 +1,4 @@
-#include <sluice/detail/token_bucket.hpp>
+#include <sluice/detail/rate_limit/token_bucket.hpp>
 
 #include <algorithm>
 

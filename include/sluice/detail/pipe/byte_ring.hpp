@@ -1,7 +1,7 @@
-#ifndef SLUICE_DETAIL_BYTE_RING_HPP
-#define SLUICE_DETAIL_BYTE_RING_HPP
+#ifndef SLUICE_DETAIL_PIPE_BYTE_RING_HPP
+#define SLUICE_DETAIL_PIPE_BYTE_RING_HPP
 
-#include <sluice/detail/buffer_list.hpp>
+#include <sluice/detail/core/buffer_pieces.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -19,11 +19,9 @@ public:
   bool empty() const { return size_ == 0; }
 
   /// Appends at most `limit` bytes of `from`, growing storage as needed; returns the count.
-  std::size_t push(const buffer_list<const std::byte>& from, std::size_t limit);
-
+  std::size_t push(const write_pieces& from, std::size_t limit);
   /// Moves the oldest bytes into `to`, as many as fit; returns the count.
-  std::size_t pop(const buffer_list<std::byte>& to);
-
+  std::size_t pop(const read_pieces& to);
   void clear() { head_ = size_ = 0; }
 
 private:

@@ -1,0 +1,132 @@
+#ifndef SLUICE_DETAIL_CORE_PARKED_OP_HPP
+#define SLUICE_DETAIL_CORE_PARKED_OP_HPP
+
+#include <sluice/detail/core/deliver.hpp>
+
+#include <boost/asio/detail/recycling_allocator.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/query.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+namespace sluice::detail {
+
+/// An operation waiting in a non-template core (a pipe, a stream's limiter) until the core
+/// completes it with (error_code, std::size_t), or destroys it without a call because the
+/// execution context it belongs to shuts down, as Asio's own operations are. The handler
+/// lives in the derived parked_op_impl; the core sees only this.
+class parked_op {
+public:
+  /// Completes with the result, or destroys when `ec` is null.
+  using action = void(parked_op*, const boost::system::error_code* ec, std::size_t n);
+
+  parked_op(action* act, net::execution_context* ctx) : act_(act), context_(ctx) {}
+
+  /// Delivers the result to the handler and frees the operation. Call it without holding
+  /// the core's lock.
+  void complete(const boost::system::error_code& ec, std::size_t n) { act_(this, &ec, n); }
+  /// Frees the operation and its handler without calling it (the context shuts down).
+  void destroy() { act_(this, nullptr, 0); }
+
+  /// The context whose shutdown destroys the operation; null for none (a blocking wait).
+  net::execution_context* context() const { return context_; }
+
+  std::uint64_t serial = 0; // tells a stale cancellation from one meant for this operation
+
+protected:
+  ~parked_op() = default;
+
+private:
+  action* act_;
+  net::execution_context* context_;
+};
+
+/// Builds a parked operation when a core must park one (called with the core's lock held,
+/// so only when needed: most operations complete at once and never allocate).
+template <class Op>
+class op_factory {
+public:
+  virtual Op* make(std::uint64_t serial) = 0;
+
+protected:
+  ~op_factory() = default;
+};
+
+/// What a handler's memory comes from when it names no allocator: a per-thread cache of
+/// Asio's, as for Asio's own operations, so that an operation costs no malloc. Not the
+/// default cache (two blocks, which the completions we queue already take in a ping-pong):
+/// the one kept for type-erased functions, which our completions never use.
+using op_recycler =
+    net::detail::recycling_allocator<void, net::detail::thread_info_base::executor_function_tag>;
+
+template <class Handler>
+using op_allocator_t = net::associated_allocator_t<Handler, op_recycler>;
+
+template <class Handler>
+op_allocator_t<Handler> get_op_allocator(const Handler& handler) {
+  return net::get_associated_allocator(handler, op_recycler());
+}
+
+/// The execution context of an I/O executor: the one whose shutdown destroys the
+/// operations parked for an I/O object on that executor.
+template <class Executor>
+net::execution_context& context_of(const Executor& ex) {
+  return net::query(ex, net::execution::context);
+}
+
+/// A parked operation with its handler, allocated with the handler's allocator. It keeps
+/// the handler's executor busy (outstanding work) until it completes. `Base` is parked_op
+/// or a type derived from it whose constructor takes (action*, execution_context*, args...).
+template <class Base, class Handler, class IoExecutor>
+class parked_op_impl final : public Base {
+  using work_type = work_tracker<net::associated_executor_t<Handler, IoExecutor>>;
+
+public:
+  using allocator_type = typename std::allocator_traits<
+      op_allocator_t<Handler>>::template rebind_alloc<parked_op_impl>;
+
+  template <class... Args>
+  parked_op_impl(Handler&& handler, const IoExecutor& io_ex, Args&&... args)
+      : Base(&act, &context_of(io_ex), std::forward<Args>(args)...), handler_(std::move(handler)),
+        work_(net::get_associated_executor(handler_, io_ex)) {}
+
+  /// Allocates one with the handler's allocator, moving the handler in.
+  template <class... Args>
+  static Base* make(Handler& handler, const IoExecutor& io_ex, Args&&... args) {
+    using traits = std::allocator_traits<allocator_type>;
+    allocator_type alloc(get_op_allocator(handler));
+    parked_op_impl* op = traits::allocate(alloc, 1);
+    try {
+      traits::construct(alloc, op, std::move(handler), io_ex, std::forward<Args>(args)...);
+    } catch (...) {
+      traits::deallocate(alloc, op, 1);
+      throw;
+    }
+    return op;
+  }
+
+private:
+  static void act(parked_op* base, const boost::system::error_code* ec, std::size_t n) {
+    auto* self = static_cast<parked_op_impl*>(base);
+    allocator_type alloc(get_op_allocator(self->handler_));
+    Handler handler(std::move(self->handler_));
+    work_type work(std::move(self->work_));
+    // Free the operation before the upcall so that the handler can reuse its memory.
+    std::allocator_traits<allocator_type>::destroy(alloc, self);
+    std::allocator_traits<allocator_type>::deallocate(alloc, self, 1);
+    if (ec)
+      std::move(work).deliver(std::move(handler), *ec, n);
+    // else the handler and the work go here, uncalled
+  }
+
+  Handler handler_;
+  work_type work_;
+};
+
+} // namespace sluice::detail
+
+#endif
