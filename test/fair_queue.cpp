@@ -2,8 +2,8 @@
 #define BOOST_TEST_MODULE fair_queue
 #include <boost/test/unit_test.hpp>
 
-#include <sluice/detail/fair_queue.hpp>
-#include <sluice/detail/token_bucket.hpp>
+#include <sluice/detail/rate_limit/fair_queue.hpp>
+#include <sluice/detail/rate_limit/token_bucket.hpp>
 
 #include <algorithm>
 #include <array>

@@ -2,7 +2,7 @@
 #define BOOST_TEST_MODULE token_bucket
 #include <boost/test/unit_test.hpp>
 
-#include <sluice/detail/token_bucket.hpp>
+#include <sluice/detail/rate_limit/token_bucket.hpp>
 #include <sluice/rate_limit.hpp>
 
 #include <random>
