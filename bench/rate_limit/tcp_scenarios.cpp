@@ -53,7 +53,7 @@ void run_scenario(const scenario& s, const options& opt) {
   std::printf("[%s] %s: expected total %.0f B/s, %.1f B/s per connection\n", s.key,
               describe(n, lim).c_str(), expected, expected / static_cast<double>(n));
   if (!opt.quick && opt.tick_ms <= 0 && opt.burst_ticks == 1)
-    std::printf("    PEERS.md, libevent's own test-ratelim: %s\n", s.peers_md);
+    std::printf("    reported for libevent's own test-ratelim: %s\n", s.reported);
   std::fflush(stdout);
 
   std::array<run_result, 2> results;

@@ -30,7 +30,7 @@ struct scenario {
   std::size_t conns;
   std::size_t quick_conns;
   limits lim;
-  const char* peers_md;   // what PEERS.md reports for libevent's test-ratelim
+  const char* reported;   // what was reported for libevent's own test-ratelim
   double total_tolerance; // fraction of the expected total; 0: no target
   double cv_max;          // 0: no target
   bool cpu_target;        // sluice's CPU <= libevent's
