@@ -13,9 +13,7 @@
 //
 // The pass-through figures are copy-bound, so next to them the same copies and check are
 // timed without any I/O ("memory floor"): how near each path is to what those copies cost on
-// this machine, and the best ratio those copy counts leave (the floors' ratio). The counts
-// were checked with valgrind --tool=callgrind: per byte, byte_ring::push and ::pop (writer
-// first) or pipe_state::give_to (reader first), plus one memcpy in each pass-through filter.
+// this machine, and the best ratio those copy counts leave (the floors' ratio).
 //
 // Each figure is the best of 4 x --reps runs (20 by default) after an untimed warm-up, the
 // contenders taking turns. Runs are short (256 MiB pass-through, 32 MiB zlib) and many, so

@@ -30,7 +30,7 @@ namespace net = boost::asio;
 constexpr std::size_t chunk = 64 * 1024;
 constexpr double mib = 1024.0 * 1024.0;
 
-/// Runs of letters with some noise: compresses about 4:1 at level 1, like text-ish traffic.
+/// Runs of letters with some noise: compressible, like text-ish traffic.
 inline page_buffer make_data(std::size_t n) {
   page_buffer v(n);
   std::mt19937_64 rng(2026);

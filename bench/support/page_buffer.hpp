@@ -15,7 +15,7 @@ namespace sluice::bench {
 
 /// A page-aligned byte buffer. Benchmarks copy between two of these, so that every peer sees
 /// the same relative alignment: with malloc's, a destination 16 bytes past its source modulo
-/// 4 KiB (the usual layout of two blocks allocated in a row) halves memcpy's speed on x86
+/// 4 KiB (the usual layout of two blocks allocated in a row) slows memcpy down markedly on x86
 /// (4K aliasing of loads with earlier stores).
 class page_buffer {
 public:
