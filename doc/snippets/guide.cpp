@@ -62,5 +62,14 @@ net::awaitable<void> compressed(tcp::socket socket, std::string text) {
   co_await out.async_flush(sluice::flush_mode::finished, net::use_awaitable); // the trailer
 }
 
+void virtual_time(net::io_context& ctx, sluice::pipe end) {
+  sluice::manual_rate_clock clock;
+  sluice::rate_limited_stream<sluice::pipe> stream(std::move(end));
+  stream.set_clock(clock);
+  stream.set_rate_limit({.write_rate = 1000, .write_burst = 1000, .tick = 1s});
+  sluice::rate_limit_group group(ctx, sluice::token_bucket_config::per_second(5000, 5000), clock);
+  clock.advance(10s); // then run ctx: the waits that are due now complete
+}
+
 } // namespace guide
 // clang-format on

@@ -39,7 +39,9 @@ struct pipe_options {
 ///
 /// Completion: handlers are never invoked from the initiating function; they run on their
 /// associated executor (default: this end's), and pending operations count as work.
-/// Per-operation memory comes from the handler's associated allocator.
+/// Per-operation memory comes from the handler's associated allocator. An operation still
+/// pending when its end's execution context shuts down is destroyed without being invoked,
+/// as Asio's own are (a coroutine waiting on it has its frame destroyed).
 ///
 /// Cancellation: per-operation terminal, partial and total cancellation, and cancel(),
 /// complete a pending operation with net::error::operation_aborted. A pending operation has

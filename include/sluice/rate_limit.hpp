@@ -62,8 +62,8 @@ protected:
 /// look again every `poll` of real time. Thread-safe.
 class manual_rate_clock final : public rate_clock {
 public:
-  explicit manual_rate_clock(std::chrono::nanoseconds poll = std::chrono::milliseconds(1))
-      : poll_(poll) {}
+  /// Throws std::invalid_argument unless `poll` is positive (a waiter would spin).
+  explicit manual_rate_clock(std::chrono::nanoseconds poll = std::chrono::milliseconds(1));
   time_point now() const override { return time_point(std::chrono::nanoseconds(now_.load())); }
   std::chrono::nanoseconds real_wait(std::chrono::nanoseconds d) const override {
     return std::min(d, poll_);
@@ -107,6 +107,9 @@ public:
   rate_limit_group(ExecutionContext& ctx, const token_bucket_config& cfg,
                    const rate_clock& clock = rate_clock::steady())
       : rate_limit_group(boost::asio::any_io_executor(ctx.get_executor()), cfg, clock, 0) {}
+  /// A clock must outlive the group: not a temporary.
+  template <class ExecutorOrContext>
+  rate_limit_group(ExecutorOrContext&&, const token_bucket_config&, const rate_clock&&) = delete;
   rate_limit_group(const rate_limit_group&) = delete;
   rate_limit_group& operator=(const rate_limit_group&) = delete;
   /// Removes every member; waiting members go on without the group.

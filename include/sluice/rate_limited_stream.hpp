@@ -36,6 +36,10 @@ namespace sluice {
 /// rate_limited_stream<tcp::socket>>` shapes wire bytes (ciphertext, handshakes included),
 /// `rate_limited_stream<ssl::stream<tcp::socket>>` shapes plaintext.
 ///
+/// Time: the own buckets read a rate_clock, std::chrono::steady_clock unless set_clock()
+/// gives another (a manual_rate_clock in tests). A wait for tokens still pending when the
+/// stream's execution context shuts down is destroyed without being invoked.
+///
 /// Cancellation: a wait for tokens honours terminal, partial and total per-operation
 /// cancellation and cancel(); it completes with operation_aborted and moves nothing. Once
 /// the I/O has started, cancellation is the next layer's.
@@ -100,6 +104,7 @@ public:
   /// The clock the own buckets read (default rate_clock::steady()); it must outlive the
   /// stream. Waiting operations are re-timed.
   void set_clock(const rate_clock& clock);
+  void set_clock(const rate_clock&&) = delete; // not a temporary
   /// The own limits set, or nullopt.
   std::optional<token_bucket_config> rate_limit() const;
   /// Joins `g`, leaving any earlier group; a waiting operation asks again.

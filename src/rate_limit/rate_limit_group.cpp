@@ -70,6 +70,12 @@ const rate_clock& rate_clock::steady() {
   return clock;
 }
 
+manual_rate_clock::manual_rate_clock(std::chrono::nanoseconds poll) : poll_(poll) {
+  if (poll <= std::chrono::nanoseconds::zero())
+    throw std::invalid_argument("sluice::manual_rate_clock: poll = " +
+                                std::to_string(poll.count()) + "ns: must be positive");
+}
+
 using detail::direction;
 
 rate_limit_group::rate_limit_group(const boost::asio::any_io_executor& ex,
