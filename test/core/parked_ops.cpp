@@ -3,7 +3,6 @@
 // pipe, a group or for its own tokens has its frame destroyed (its RAII runs) and nothing
 // leaks (the asan preset runs LeakSanitizer over these). And the ways a wait ends when the
 // objects it waits on go first.
-#define BOOST_TEST_MODULE parked_ops
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/filtered_stream.hpp>
@@ -13,7 +12,7 @@
 
 #include <boost/asio.hpp>
 
-#include "support.hpp"
+#include <sluice_test/support.hpp>
 
 #include <memory>
 #include <optional>

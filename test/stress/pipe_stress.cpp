@@ -7,13 +7,6 @@
 //   SLUICE_STRESS_BYTES    bytes each way (default: 64 MiB, 8 MiB under ThreadSanitizer)
 //   SLUICE_STRESS_SEED     the random seed (default: from std::random_device; printed)
 //   SLUICE_STRESS_TIMEOUT  seconds before a run fails as hung (default 120)
-// GCC 12 warns (-Wtsan) that ThreadSanitizer does not model std::atomic_thread_fence, for
-// every use of it in libstdc++ and Boost headers. The pipe synchronises with a mutex, which
-// TSan does model; the warning is about those headers, so it is silenced here.
-#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
-#define BOOST_TEST_MODULE pipe_stress
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/pipe.hpp>

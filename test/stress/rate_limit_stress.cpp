@@ -4,7 +4,6 @@
 // destroyed from a fourth thread. Every byte must arrive exactly once and in order, nothing
 // may hang, and once all is done every io_context must run out of work by itself (no timer
 // left armed, no operation left parked). Meant to run under TSan too.
-#define BOOST_TEST_MODULE rate_limit_stress
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/pipe.hpp>

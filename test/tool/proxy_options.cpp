@@ -1,5 +1,4 @@
 // sluice-proxy's command line: every unit, every error, and the buckets made of it.
-#define BOOST_TEST_MODULE proxy_options
 #include <boost/test/unit_test.hpp>
 
 #include "proxy_options.hpp"

@@ -1,5 +1,4 @@
 // filtered_stream: ports of libevent's filter tests, zlib, and the failure modes libevent has.
-#define BOOST_TEST_MODULE filtered_stream
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/filtered_stream.hpp>
@@ -8,7 +7,8 @@
 
 #include <boost/asio.hpp>
 
-#include "support.hpp"
+#include <sluice_test/pattern.hpp>
+#include <sluice_test/support.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -25,14 +25,6 @@ using bytes_out = std::span<std::byte>;
 using namespace sluice_test;
 
 namespace {
-
-std::vector<char> pattern(std::size_t n, unsigned seed = 1) {
-  std::vector<char> v(n);
-  std::mt19937 rng(seed);
-  for (auto& c : v)
-    c = static_cast<char>(rng() % 26 + 'a');
-  return v;
-}
 
 // libevent's test: every byte written goes out as "x" + byte...
 struct prefix_x {
@@ -366,7 +358,7 @@ BOOST_AUTO_TEST_CASE(set_buffer_size_rejects_zero) {
 
 BOOST_AUTO_TEST_CASE(large_random_transfer_through_deflate_and_inflate_is_exact) {
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  const std::size_t total = 8u << 20; // sanitizers run zlib ~10x slower
+  const std::size_t total = 8u << 20; // sanitizers run zlib many times slower
 #else
   const std::size_t total = 64u << 20;
 #endif

@@ -1,13 +1,6 @@
 // TLS and HTTP over sluice::pipe: ssl::stream<pipe> on both ends (handshake, 300 KB each way,
 // clean shutdown), and Boost.Beast HTTP over a pipe, plain and inside TLS. The certificate
-// is made at test time, in memory, with OpenSSL's C API: no key is committed.
-// GCC 12 warns (-Wtsan) that ThreadSanitizer does not model std::atomic_thread_fence, for
-// every use of it in libstdc++ and Boost headers. The pipe synchronises with a mutex, which
-// TSan does model; the warning is about those headers, so it is silenced here.
-#if defined(__SANITIZE_THREAD__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
-#pragma GCC diagnostic ignored "-Wtsan"
-#endif
-#define BOOST_TEST_MODULE pipe_tls
+// is made at test time, in memory (sluice_test/tls.hpp): no key is committed.
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/pipe.hpp>
@@ -22,23 +15,21 @@
 #endif
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
-
-#include "support.hpp"
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
+#include <sluice_test/completion.hpp>
+#include <sluice_test/pattern.hpp>
+#include <sluice_test/support.hpp>
+#include <sluice_test/tls.hpp>
+
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
-#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace net = boost::asio;
@@ -51,129 +42,13 @@ using namespace sluice_test;
 
 namespace {
 
-const char* const host = "pipe.sluice.test";
-
-struct outcome {
-  int calls = 0;
-  error_code ec;
-  std::size_t n = 0;
-  bool done() const { return calls > 0; }
-};
-
-auto record(outcome& o) {
-  return [&o](error_code ec, std::size_t n = 0) {
-    ++o.calls;
-    o.ec = ec;
-    o.n = n;
-  };
-}
-
-std::vector<std::uint8_t> pattern(std::size_t n, std::uint64_t salt) {
-  std::vector<std::uint8_t> out(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t x = (i + salt * 0x9E3779B97F4A7C15ULL) * 0xBF58476D1CE4E5B9ULL;
-    out[i] = static_cast<std::uint8_t>(x >> 56);
-  }
-  return out;
-}
-
-// --- A self-signed certificate, made in memory ------------------------------------------
-
-struct pkey_free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct pkey_ctx_free {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct x509_free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-struct bio_free {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-struct ext_free {
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-};
-
-void check(bool ok, const char* what) {
-  if (!ok)
-    throw std::runtime_error(std::string("OpenSSL: ") + what + " failed");
-}
-
-template <class Write>
-std::string to_pem(Write write) {
-  std::unique_ptr<BIO, bio_free> bio(BIO_new(BIO_s_mem()));
-  check(bio != nullptr, "BIO_new");
-  check(write(bio.get()) == 1, "PEM_write");
-  char* data = nullptr;
-  long size = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(size));
-}
-
-struct credentials {
-  std::string certificate; // PEM
-  std::string private_key; // PEM (PKCS#8)
-};
-
-// An EC P-256 key and a self-signed X.509 v3 certificate for `host`, valid for a day.
-credentials make_self_signed() {
-  std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_free> kctx(EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nullptr));
-  check(kctx != nullptr, "EVP_PKEY_CTX_new_id");
-  check(EVP_PKEY_keygen_init(kctx.get()) == 1, "EVP_PKEY_keygen_init");
-  check(EVP_PKEY_CTX_set_ec_paramgen_curve_nid(kctx.get(), NID_X9_62_prime256v1) == 1, "set curve");
-  EVP_PKEY* raw_key = nullptr;
-  check(EVP_PKEY_keygen(kctx.get(), &raw_key) == 1, "EVP_PKEY_keygen");
-  std::unique_ptr<EVP_PKEY, pkey_free> key(raw_key);
-
-  std::unique_ptr<X509, x509_free> cert(X509_new());
-  check(cert != nullptr, "X509_new");
-  check(X509_set_version(cert.get(), 2) == 1, "X509_set_version"); // v3
-  check(ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) == 1, "serial");
-  check(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) != nullptr, "notBefore");
-  check(X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600) != nullptr, "notAfter");
-  check(X509_set_pubkey(cert.get(), key.get()) == 1, "X509_set_pubkey");
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                   reinterpret_cast<const unsigned char*>(host), -1, -1, 0) == 1,
-        "CN");
-  check(X509_set_issuer_name(cert.get(), name) == 1, "issuer");
-  X509V3_CTX v3;
-  X509V3_set_ctx_nodb(&v3);
-  X509V3_set_ctx(&v3, cert.get(), cert.get(), nullptr, nullptr, 0);
-  const std::string san = std::string("DNS:") + host;
-  std::unique_ptr<X509_EXTENSION, ext_free> ext(
-      X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, san.c_str()));
-  check(ext != nullptr, "subjectAltName");
-  check(X509_add_ext(cert.get(), ext.get(), -1) == 1, "X509_add_ext");
-  check(X509_sign(cert.get(), key.get(), EVP_sha256()) > 0, "X509_sign");
-
-  credentials c;
-  c.certificate = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
-  c.private_key = to_pem([&](BIO* b) {
-    return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  });
-  return c;
-}
-
-const credentials& test_credentials() {
-  static const credentials c = make_self_signed();
-  return c;
-}
-
-// A server context with the certificate, and a client context that trusts only it and
+// A server context with the test certificate, and a client context that trusts only it and
 // checks the host name.
 struct tls_contexts {
-  ssl::context server{ssl::context::tls_server};
-  ssl::context client{ssl::context::tls_client};
+  ssl::context server = server_context();
+  ssl::context client = client_context();
 
-  tls_contexts() {
-    const credentials& c = test_credentials();
-    server.use_certificate(net::buffer(c.certificate), ssl::context::pem);
-    server.use_private_key(net::buffer(c.private_key), ssl::context::pem);
-    client.add_certificate_authority(net::buffer(c.certificate));
-    client.set_verify_mode(ssl::verify_peer);
-    client.set_verify_callback(ssl::host_name_verification(host));
-  }
+  tls_contexts() { client.set_verify_callback(ssl::host_name_verification(tls_host)); }
 };
 
 using tls_pipe = ssl::stream<sluice::pipe>;
@@ -318,7 +193,7 @@ template <class Stream>
 void http_exchange(net::io_context& ctx, Stream& client, Stream& server) {
   const std::string body(100 * 1024, 'q'); // larger than most buffers on the way
   http::request<http::string_body> request{http::verb::post, "/echo?x=1", 11};
-  request.set(http::field::host, host);
+  request.set(http::field::host, tls_host);
   request.set(http::field::content_type, "text/plain");
   request.body() = body;
   request.prepare_payload();
@@ -333,7 +208,7 @@ void http_exchange(net::io_context& ctx, Stream& client, Stream& server) {
   BOOST_TEST_REQUIRE(!read_request.ec, read_request.ec.message());
   BOOST_TEST((received.method() == http::verb::post));
   BOOST_TEST(received.target() == "/echo?x=1");
-  BOOST_TEST(received[http::field::host] == host);
+  BOOST_TEST(received[http::field::host] == tls_host);
   BOOST_TEST(received.body().size() == body.size());
   BOOST_TEST((received.body() == body));
 

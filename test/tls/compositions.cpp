@@ -5,8 +5,7 @@
 //   rate_limited_stream<ssl::stream<tcp::socket>>   plaintext counted exactly
 //   ssl::stream<pipe>
 //   filtered_stream<ssl::stream<pipe | tcp::socket>, inflate, deflate>   zlib inside TLS
-// The certificate is made in memory for each run (example/self_signed.hpp).
-#define BOOST_TEST_MODULE tls_compositions
+// The certificate is made in memory for each run (sluice_test/tls.hpp).
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/filtered_stream.hpp>
@@ -18,9 +17,9 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include "tls_support.hpp"
-
-#include "self_signed.hpp" // example/: the identity the TLS example uses too
+#include <sluice_test/pattern.hpp>
+#include <sluice_test/support.hpp>
+#include <sluice_test/tls.hpp>
 
 #include <zlib.h>
 
@@ -49,38 +48,6 @@ using namespace sluice_test;
 namespace {
 
 constexpr std::size_t megabyte = 1'000'000; // each way, in every case
-
-const sluice_example::self_signed& test_identity() {
-  static const sluice_example::self_signed id;
-  return id;
-}
-
-/// Pseudo-random runs, and runs that repeat bytes from up to 4 KiB back (LZ77-style): zlib
-/// has real work to do, and a lost, duplicated or reordered byte shows.
-std::vector<std::uint8_t> pattern(std::size_t n, std::uint64_t seed) {
-  std::vector<std::uint8_t> v(n);
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
-  auto next = [&x] { // xorshift64
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-  };
-  for (std::size_t i = 0; i < n;) {
-    const std::uint64_t r = next();
-    const std::size_t len = std::min<std::size_t>(n - i, 8 + r % 120);
-    if (i >= 4096 && (r >> 62) != 0) { // three runs in four repeat earlier bytes
-      const std::size_t from = i - 1 - (r >> 16) % 4096;
-      for (std::size_t k = 0; k < len; ++k) // byte by byte: a run may overlap itself
-        v[i + k] = v[from + k];
-    } else {
-      for (std::size_t k = 0; k < len; ++k)
-        v[i + k] = static_cast<std::uint8_t>(next() >> 56);
-    }
-    i += len;
-  }
-  return v;
-}
 
 /// Where `got` first differs from `want` (their size if nowhere).
 std::size_t first_difference(const std::vector<std::uint8_t>& want,
@@ -169,7 +136,7 @@ void receive(Stream& s, std::vector<std::uint8_t>& into, const char* what, int& 
 /// 1,000,000 bytes a→b and 1,000,000 b→a, all at once; returns the seconds it took.
 template <class A, class B>
 double exchange(net::io_context& ctx, A& a, B& b) {
-  const auto a_to_b = pattern(megabyte, 1), b_to_a = pattern(megabyte, 2);
+  const auto a_to_b = compressible_pattern(megabyte, 1), b_to_a = compressible_pattern(megabyte, 2);
   std::vector<std::uint8_t> at_b(megabyte), at_a(megabyte);
   int done = 0;
   const auto t0 = clock_type::now();
@@ -220,7 +187,7 @@ void expect_eof(net::io_context& ctx, Stream& s, const char* what) {
 } // namespace
 
 BOOST_AUTO_TEST_CASE(pattern_compresses_but_not_trivially) {
-  const auto data = pattern(megabyte, 1);
+  const auto data = compressible_pattern(megabyte, 1);
   uLongf size = compressBound(static_cast<uLong>(data.size()));
   std::vector<Bytef> packed(size);
   BOOST_TEST_REQUIRE(compress(packed.data(), &size, data.data(), static_cast<uLong>(data.size())) ==
@@ -229,7 +196,8 @@ BOOST_AUTO_TEST_CASE(pattern_compresses_but_not_trivially) {
   BOOST_TEST_MESSAGE("zlib packs the pattern to " << ratio * 100 << " %");
   BOOST_TEST(ratio > 0.2);
   BOOST_TEST(ratio < 0.8);
-  BOOST_TEST(first_difference(data, pattern(megabyte, 2)) < 16u); // seeds differ at once
+  // Seeds differ at once.
+  BOOST_TEST(first_difference(data, compressible_pattern(megabyte, 2)) < 16u);
 }
 
 // Under ssl::stream the adapters shape ciphertext. Each end's own limit is 20 MB/s each
@@ -238,8 +206,8 @@ BOOST_AUTO_TEST_CASE(pattern_compresses_but_not_trivially) {
 // each end's 1,000,000 not in less than (1,000,000 - 200,000) / 20 MB/s.
 BOOST_AUTO_TEST_CASE(ssl_stream_over_rate_limited_tcp) {
   net::io_context ctx;
-  auto cctx = test_identity().client_context();
-  auto sctx = test_identity().server_context();
+  auto cctx = client_context();
+  auto sctx = server_context();
   auto [c, s] = nagle_off_tcp_pair(ctx);
   using layer = sluice::rate_limited_stream<tcp::socket>;
   ssl::stream<layer> client(std::move(c), cctx);
@@ -277,8 +245,8 @@ BOOST_AUTO_TEST_CASE(ssl_stream_over_rate_limited_tcp) {
 // bytes each way, and its 20 MB/s limit binds.
 BOOST_AUTO_TEST_CASE(rate_limited_ssl_stream_over_tcp) {
   net::io_context ctx;
-  auto cctx = test_identity().client_context();
-  auto sctx = test_identity().server_context();
+  auto cctx = client_context();
+  auto sctx = server_context();
   auto [c, s] = nagle_off_tcp_pair(ctx);
   using stream = sluice::rate_limited_stream<ssl::stream<tcp::socket>>;
   stream client(std::move(c), cctx);
@@ -310,8 +278,8 @@ BOOST_AUTO_TEST_CASE(rate_limited_ssl_stream_over_tcp) {
 
 BOOST_AUTO_TEST_CASE(ssl_stream_over_pipe) {
   net::io_context ctx;
-  auto cctx = test_identity().client_context();
-  auto sctx = test_identity().server_context();
+  auto cctx = client_context();
+  auto sctx = server_context();
   auto [a, b] = sluice::make_pipe(ctx);
   ssl::stream<sluice::pipe> client(std::move(a), cctx);
   ssl::stream<sluice::pipe> server(std::move(b), sctx);
@@ -345,8 +313,8 @@ using zlib_over_tls = sluice::filtered_stream<ssl::stream<Lower>, sluice::zlib::
 /// close_notify after all of b's data, so it needs no such care; a then shuts down too.
 template <class Lower, class Settle>
 void zlib_over_tls_each_way(net::io_context& ctx, Lower lower_a, Lower lower_b, Settle settle) {
-  auto cctx = test_identity().client_context();
-  auto sctx = test_identity().server_context();
+  auto cctx = client_context();
+  auto sctx = server_context();
   // filtered_stream builds its next layer from one argument; ssl::stream needs two.
   zlib_over_tls<Lower> a(ssl::stream<Lower>(std::move(lower_a), cctx));
   zlib_over_tls<Lower> b(ssl::stream<Lower>(std::move(lower_b), sctx));

@@ -1,7 +1,6 @@
 // rate_limited_stream and ssl::stream in both orders: under ssl::stream the adapter shapes
 // wire bytes (ciphertext and handshakes), over it plaintext. The certificate is made in
-// memory for each run (example/self_signed.hpp).
-#define BOOST_TEST_MODULE rate_limit_tls
+// memory for each run (sluice_test/tls.hpp).
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/pipe.hpp>
@@ -11,9 +10,9 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include "tls_support.hpp"
-
-#include "self_signed.hpp" // example/: the identity the TLS example uses too
+#include <sluice_test/pattern.hpp>
+#include <sluice_test/support.hpp>
+#include <sluice_test/tls.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -33,30 +32,11 @@ using namespace sluice_test;
 
 namespace {
 
-/// The server's and client's contexts over one identity made for this run.
-const sluice_example::self_signed& test_identity() {
-  static const sluice_example::self_signed id;
-  return id;
-}
-ssl::context server_context() {
-  return test_identity().server_context();
-}
-ssl::context client_context() {
-  return test_identity().client_context();
-}
-
-std::string pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i)
-    s[i] = static_cast<char>((seed + i * 13 + i / 509) & 0xff);
-  return s;
-}
-
 /// Sends `n` bytes from `from` to `to`; returns the time it took, or a negative on failure.
 template <class From, class To>
 double send(net::io_context& ctx, From& from, To& to, std::size_t n, unsigned seed,
             clock_type::duration bound = 10s) {
-  const std::string out = pattern(n, seed);
+  const std::string out = pattern<std::string>(n, seed);
   std::string in(n, '\0');
   bool wrote = false, read = false;
   auto t0 = clock_type::now(), t1 = t0;

@@ -1,5 +1,4 @@
 // Exact tests of the token-bucket arithmetic, on a virtual clock.
-#define BOOST_TEST_MODULE token_bucket
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/detail/rate_limit/token_bucket.hpp>

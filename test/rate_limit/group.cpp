@@ -2,7 +2,6 @@
 // members in real time. The allocator itself has exact tests in fair_queue.cpp; here the
 // bounds are loose enough for a noisy machine, tighter below than above where the limit is
 // an upper bound.
-#define BOOST_TEST_MODULE rate_limit_group
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/pipe.hpp>
@@ -11,7 +10,8 @@
 
 #include <boost/asio.hpp>
 
-#include "support.hpp"
+#include <sluice_test/rate_limit.hpp>
+#include <sluice_test/support.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -26,13 +26,10 @@ namespace net = boost::asio;
 using boost::system::error_code;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
-using limited_pipe = sluice::rate_limited_stream<sluice::pipe>;
 
 using namespace sluice_test;
 
 namespace {
-
-constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
 
 /// Two rate-limited ends of one pipe.
 struct limited_pair {

@@ -1,5 +1,4 @@
 // Exact tests of how a group's refill is shared among its waiting members.
-#define BOOST_TEST_MODULE fair_queue
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/detail/rate_limit/fair_queue.hpp>
@@ -103,7 +102,7 @@ BOOST_AUTO_TEST_CASE(min_share_serves_longest_waiting_first) {
 BOOST_AUTO_TEST_CASE(scarce_refills_rotate_fairly) {
   // 30 waiters, 1500 tokens a refill, min share 64: 23 are served a round, and the queue
   // turns by the same step each time. Over 600 rounds nobody may fall behind by more than
-  // one min share (a sliver for "the next one" used to land on every sixth waiter).
+  // one min share.
   fair_queue q;
   std::array<fair_waiter, 30> w;
   std::array<std::int64_t, 30> total{};
