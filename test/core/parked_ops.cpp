@@ -72,7 +72,8 @@ BOOST_AUTO_TEST_CASE(a_pipe_read_whose_frame_owns_both_ends) {
     // The frame owns the end it reads and the other one: a cycle only shutdown can break.
     net::co_spawn(
         ctx,
-        [](sluice::pipe a, sluice::pipe b, int& destroyed, bool& completed) -> net::awaitable<void> {
+        [](sluice::pipe a, sluice::pipe b, int& destroyed,
+           bool& completed) -> net::awaitable<void> {
           frame_guard guard{destroyed};
           char byte;
           co_await a.async_read_some(net::buffer(&byte, 1), net::use_awaitable);
@@ -184,9 +185,8 @@ BOOST_AUTO_TEST_CASE(a_read_of_a_filtered_stream) {
     auto [a, b] = sluice::make_pipe(ctx);
     net::co_spawn(ctx,
                   read_forever(sluice::filtered_stream<sluice::pipe, sluice::pass_through_filter,
-                                                        sluice::pass_through_filter>(std::move(a)),
-                               destroyed,
-                               completed),
+                                                       sluice::pass_through_filter>(std::move(a)),
+                               destroyed, completed),
                   net::detached);
     ctx.poll();
     BOOST_TEST(destroyed == 0);
@@ -204,8 +204,8 @@ BOOST_AUTO_TEST_CASE(plain_handlers_too) {
     net::io_context ctx;
     auto [a, b] = sluice::make_pipe(ctx);
     char byte;
-    a.async_read_some(net::buffer(&byte, 1),
-                      [&called, owned = std::move(owned)](error_code, std::size_t) { called = true; });
+    a.async_read_some(net::buffer(&byte, 1), [&called, owned = std::move(owned)](
+                                                 error_code, std::size_t) { called = true; });
     ctx.poll();
     BOOST_TEST(!watch.expired());
     ctx.~io_context();

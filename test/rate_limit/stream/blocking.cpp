@@ -1,5 +1,6 @@
 // rate_limited_stream, the blocking forms: read_some and write_some sleep for tokens, own or
-// a group's, with no other thread needed to run the group's timer.
+// a group's, with no other thread needed to run the group's timer. On virtual time, but for
+// one labelled real-time check.
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/pipe.hpp>
@@ -29,7 +30,30 @@ using namespace sluice_test;
 
 BOOST_AUTO_TEST_SUITE(blocking)
 
-BOOST_AUTO_TEST_CASE(blocking_write_some_sleeps_for_tokens) {
+namespace {
+
+/// Moves `clock` to `at` (from where it was `from`) and says whether `blocked` finished by
+/// then. While time stands still a blocked call cannot finish, so a short real wait
+/// settles "not yet"; "done" gets a long one.
+template <class T>
+bool done_at(sluice::manual_rate_clock& clock, std::chrono::milliseconds& now,
+             std::chrono::milliseconds at, std::future<T>& blocked, bool expect_done) {
+  clock.advance(at - now);
+  now = at;
+  return blocked.wait_for(expect_done ? 10s : 30ms) == std::future_status::ready;
+}
+
+/// Ends a blocked call when the test does, passing or failing: a day of tokens.
+struct release_at_exit {
+  sluice::manual_rate_clock& clock;
+  ~release_at_exit() { clock.advance(24h); }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(real_time_blocking_write_some_sleeps_for_tokens) {
+  // Real time: the blocking form on the default clock sleeps on the machine's clock. The
+  // limiter may be late, never early: the lower bound is tight, the upper loose.
   net::io_context ctx;
   auto [client, server] = tcp_pair(ctx);
   sluice::rate_limited_stream<tcp::socket> writer(std::move(client));
@@ -49,21 +73,30 @@ BOOST_AUTO_TEST_CASE(blocking_write_some_sleeps_for_tokens) {
 
 BOOST_AUTO_TEST_CASE(blocking_read_some_sleeps_for_tokens) {
   net::io_context ctx;
+  sluice::manual_rate_clock clock;
   auto [client, server] = tcp_pair(ctx);
   sluice::rate_limited_stream<tcp::socket> reader(std::move(server));
-  reader.set_rate_limit(read_limit(1000, 1000, 100ms));
+  reader.set_clock(clock);
+  // 10 KB/s, with a burst that holds what a jump of the clock brings, so that when the
+  // read ends does not depend on how the clock is stepped.
+  reader.set_rate_limit(read_limit(1000, 4000, 100ms));
   const std::string out = pattern<std::string>(4000, 19);
   net::write(client, net::buffer(out));
   std::string in(out.size(), '\0');
-  auto t0 = clock_type::now();
-  error_code ec;
-  std::size_t n = net::read(reader, net::buffer(in), ec);
-  double took = seconds(clock_type::now() - t0);
-  BOOST_TEST(!ec);
-  BOOST_TEST(n == out.size());
+  auto read = std::async(std::launch::async, [&] {
+    error_code ec;
+    std::size_t n = net::read(reader, net::buffer(in), ec);
+    BOOST_TEST(!ec);
+    return n;
+  });
+  release_at_exit release{clock};
+  // A tick's worth at once, then 10 bytes a millisecond: done at 300 ms, not before.
+  auto now = 0ms;
+  BOOST_TEST(!done_at(clock, now, 0ms, read, false));
+  BOOST_TEST(!done_at(clock, now, 299ms, read, false));
+  BOOST_REQUIRE(done_at(clock, now, 300ms, read, true));
+  BOOST_TEST(read.get() == out.size());
   BOOST_TEST((in == out));
-  BOOST_TEST(took >= 0.28);
-  BOOST_TEST(took <= 1.4);
   // Zero-length blocking operations need no tokens.
   reader.decrement_read_limit(100000);
   BOOST_TEST(reader.read_some(net::buffer(in.data(), 0)) == 0u);
@@ -75,18 +108,21 @@ BOOST_AUTO_TEST_CASE(blocking_write_some_waits_in_a_group) {
   auto guard = net::make_work_guard(group_ctx);
   std::thread runner([&] { group_ctx.run(); });
   {
-    sluice::rate_limit_group group(group_ctx.get_executor(), write_limit(1000, 1000, 100ms));
+    sluice::manual_rate_clock clock;
+    sluice::rate_limit_group group(group_ctx.get_executor(), write_limit(1000, 4000, 100ms), clock);
     net::io_context ctx;
     auto [client, server] = tcp_pair(ctx);
     sluice::rate_limited_stream<tcp::socket> writer(std::move(client));
     writer.join(group);
     const std::string out = pattern<std::string>(3000, 20);
-    auto t0 = clock_type::now();
-    std::size_t n = net::write(writer, net::buffer(out));
-    double took = seconds(clock_type::now() - t0);
-    BOOST_TEST(n == out.size());
-    BOOST_TEST(took >= 0.18);
-    BOOST_TEST(took <= 1.3);
+    auto written =
+        std::async(std::launch::async, [&] { return net::write(writer, net::buffer(out)); });
+    release_at_exit release{clock};
+    // A tick's worth at once, then 10 bytes a millisecond: done at 200 ms, not before.
+    auto now = 0ms;
+    BOOST_TEST(!done_at(clock, now, 199ms, written, false));
+    BOOST_REQUIRE(done_at(clock, now, 200ms, written, true));
+    BOOST_TEST(written.get() == out.size());
     BOOST_TEST(group.totals().written == out.size());
     std::string in(out.size(), '\0');
     net::read(server, net::buffer(in));
@@ -99,21 +135,22 @@ BOOST_AUTO_TEST_CASE(blocking_write_some_waits_in_a_group) {
 BOOST_AUTO_TEST_CASE(blocking_write_some_in_a_group_needs_no_thread_for_its_timer) {
   // Nobody runs the group's io_context: the blocked thread serves its refills itself.
   net::io_context group_ctx, ctx;
-  sluice::rate_limit_group group(group_ctx.get_executor(), write_limit(1000, 1000, 100ms));
+  sluice::manual_rate_clock clock;
+  sluice::rate_limit_group group(group_ctx.get_executor(), write_limit(1000, 4000, 100ms), clock);
   auto [client, server] = tcp_pair(ctx);
   sluice::rate_limited_stream<tcp::socket> writer(std::move(client));
   writer.join(group);
   const std::string out = pattern<std::string>(3000, 21);
-  auto t0 = clock_type::now();
   auto written =
       std::async(std::launch::async, [&] { return net::write(writer, net::buffer(out)); });
-  bool finished = written.wait_for(10s) == std::future_status::ready;
+  release_at_exit release{clock};
+  auto now = 0ms;
+  BOOST_TEST(!done_at(clock, now, 199ms, written, false));
+  bool finished = done_at(clock, now, 200ms, written, true);
   BOOST_TEST(finished);
   if (!finished)
     group_ctx.run_for(1s); // its timer then frees the write, so that the test can end
-  double took = seconds(clock_type::now() - t0);
   BOOST_TEST(written.get() == out.size());
-  BOOST_TEST(took >= 0.18); // (3000 - 1000) / 10,000
   BOOST_TEST(group.totals().written == out.size());
   std::string in(out.size(), '\0');
   net::read(server, net::buffer(in));
