@@ -1,7 +1,7 @@
 // rate_limit_group: its numbers (limits, totals, size), membership, and fair sharing among
-// members in real time. The allocator itself has exact tests in fair_queue.cpp; here the
-// bounds are loose enough for a noisy machine, tighter below than above where the limit is
-// an upper bound.
+// members, on virtual time: the group and its members read a manual clock, and the tests
+// check what each member moved at each virtual instant. The allocator itself has exact
+// tests in fair_queue.cpp.
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/pipe.hpp>
@@ -12,6 +12,7 @@
 
 #include <sluice_test/rate_limit.hpp>
 #include <sluice_test/support.hpp>
+#include <sluice_test/virtual_time.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -43,7 +44,9 @@ private:
 
 /// A member that writes as fast as it is let, and its reader, which keeps up.
 struct flat_out_writer {
-  explicit flat_out_writer(net::io_context& ctx) : ends(ctx) {}
+  flat_out_writer(net::io_context& ctx, const sluice::rate_clock& clock) : ends(ctx) {
+    ends.a.set_clock(clock);
+  }
 
   void start() {
     write();
@@ -72,14 +75,21 @@ struct flat_out_writer {
   std::uint64_t written = 0, received = 0;
 };
 
-/// Runs `writers` flat out for `span`; returns the real time it took.
-double run_flat_out(net::io_context& ctx, std::vector<std::unique_ptr<flat_out_writer>>& writers,
-                    clock_type::duration span) {
-  auto t0 = clock_type::now();
+/// Runs `writers` flat out for `steps` moves of `clock` by `step` (each a group refill);
+/// returns what they wrote in all.
+std::uint64_t run_flat_out(net::io_context& ctx, sluice::manual_rate_clock& clock,
+                           sluice::rate_limit_group& group,
+                           std::vector<std::unique_ptr<flat_out_writer>>& writers,
+                           std::chrono::nanoseconds step, int steps) {
   for (auto& w : writers)
     w->start();
-  ctx.run_for(span);
-  return seconds(clock_type::now() - t0);
+  ctx.poll();
+  const std::int64_t refill = static_cast<std::int64_t>(group.config().write_burst / 2);
+  step_until_served(ctx, clock, step, steps, [&] { return group.write_limit() < refill; });
+  std::uint64_t total = 0;
+  for (auto& w : writers)
+    total += w->written;
+  return total;
 }
 
 } // namespace
@@ -262,30 +272,31 @@ BOOST_AUTO_TEST_CASE(taking_at_once_never_beats_waiting_for_a_refill) {
 
 BOOST_AUTO_TEST_CASE(overdrawn_group_holds_members_until_repaid) {
   net::io_context ctx;
-  sluice::rate_limit_group group(ctx.get_executor(), write_limit(1000, 1000, 100ms)); // 10 KB/s
+  sluice::manual_rate_clock clock;
+  sluice::rate_limit_group group(ctx, write_limit(1000, 1000, 100ms), clock); // 10 KB/s
   limited_pair p(ctx);
   p.a.join(group);
   group.decrement_write_limit(4000); // -3000
   std::string out(500, 'o'), in(500, '\0');
   bool wrote = false, read = false;
-  auto t0 = clock_type::now(), t1 = t0;
   net::async_write(p.a, net::buffer(out), [&](error_code ec, std::size_t n) {
     BOOST_TEST(!ec);
     BOOST_TEST(n == 500u);
-    t1 = clock_type::now();
     wrote = true;
   });
   net::async_read(p.b, net::buffer(in), [&](error_code, std::size_t) { read = true; });
+  // The write waits for the debt and its own 500 bytes: 3500 tokens at 10 a millisecond.
+  clock.advance(349ms);
+  BOOST_TEST(still_not(ctx, [&] { return wrote; }));
+  clock.advance(1ms);
   BOOST_REQUIRE(run_until(ctx, [&] { return wrote && read; }));
   BOOST_TEST((in == out));
-  // 3500 tokens to accrue at 10,000/s.
-  BOOST_TEST(seconds(t1 - t0) >= 0.33);
-  BOOST_TEST(seconds(t1 - t0) <= 1.2);
 }
 
 BOOST_AUTO_TEST_CASE(idle_group_runs_no_timer_and_completes_on_the_members_executor) {
   net::io_context ctx, group_ctx;
-  sluice::rate_limit_group group(group_ctx.get_executor(), write_limit(1000, 1000, 50ms));
+  sluice::manual_rate_clock clock;
+  sluice::rate_limit_group group(group_ctx.get_executor(), write_limit(1000, 1000, 50ms), clock);
   limited_pair p(ctx);
   p.a.join(group);
   const std::string out(2500, 'i');
@@ -304,6 +315,7 @@ BOOST_AUTO_TEST_CASE(idle_group_runs_no_timer_and_completes_on_the_members_execu
   BOOST_TEST(!group_ctx.stopped()); // a timer is armed
   auto deadline = clock_type::now() + 5s;
   while (!(wrote && read) && clock_type::now() < deadline) {
+    clock.advance(5ms);
     ctx.restart();
     group_ctx.restart();
     ctx.run_for(1ms);
@@ -319,69 +331,64 @@ BOOST_AUTO_TEST_CASE(idle_group_runs_no_timer_and_completes_on_the_members_execu
   BOOST_TEST(group.totals().written == out.size());
 }
 
-// --- Fair sharing, real time ------------------------------------------------------------
+// --- Fair sharing ----------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(equal_demand_gets_equal_shares) {
   net::io_context ctx;
-  // 40 KB/s in ticks of 50 ms.
-  sluice::rate_limit_group group(ctx.get_executor(), write_limit(2000, 2000, 50ms));
+  sluice::manual_rate_clock clock;
+  // 40 KB/s in ticks of 50 ms: a refill is half the burst, 1000 bytes every 25 ms.
+  sluice::rate_limit_group group(ctx, write_limit(2000, 2000, 50ms), clock);
   std::vector<std::unique_ptr<flat_out_writer>> writers;
   for (int i = 0; i < 4; ++i) {
-    writers.push_back(std::make_unique<flat_out_writer>(ctx));
+    writers.push_back(std::make_unique<flat_out_writer>(ctx, clock));
     writers.back()->ends.a.join(group);
   }
-  double took = run_flat_out(ctx, writers, 2s);
-  std::uint64_t total = 0;
-  for (auto& w : writers)
-    total += w->written;
+  // The first tick's worth, then 40 refills in one virtual second, each shared four ways.
+  std::uint64_t total = run_flat_out(ctx, clock, group, writers, 25ms, 40);
+  BOOST_TEST(total == 2000u + 40 * 1000u);
   BOOST_TEST(group.totals().written == total);
-  const double allowed = 2000 + 40000 * took; // the burst, then the rate
-  BOOST_TEST_MESSAGE("4 members, " << took << " s: total " << total << " of " << allowed);
-  BOOST_TEST(total <= allowed * 1.01);
-  BOOST_TEST(total >= allowed * 0.9);
+  // Each refill is shared equally; only the first tick's worth, taken at once by members
+  // arriving one after another, was not (500, 375, ...).
   for (auto& w : writers) {
-    double share = static_cast<double>(w->written) / static_cast<double>(total);
-    BOOST_TEST_MESSAGE("  share " << share);
-    BOOST_TEST(share >= 0.15);
-    BOOST_TEST(share <= 0.35);
+    BOOST_TEST_MESSAGE("  " << w->written);
+    BOOST_TEST(w->written >= total / 4 - 500);
+    BOOST_TEST(w->written <= total / 4 + 500);
   }
 }
 
 BOOST_AUTO_TEST_CASE(unequal_demand_is_max_min_fair) {
   net::io_context ctx;
-  sluice::rate_limit_group group(ctx.get_executor(), write_limit(2000, 2000, 50ms)); // 40 KB/s
+  sluice::manual_rate_clock clock;
+  sluice::rate_limit_group group(ctx, write_limit(2000, 2000, 50ms), clock); // 40 KB/s
   std::vector<std::unique_ptr<flat_out_writer>> writers;
   for (int i = 0; i < 4; ++i) {
-    writers.push_back(std::make_unique<flat_out_writer>(ctx));
+    writers.push_back(std::make_unique<flat_out_writer>(ctx, clock));
     writers.back()->ends.a.join(group);
   }
   writers[0]->ends.a.set_rate_limit(write_limit(400, 400, 100ms)); // 4 KB/s of its own
-  double took = run_flat_out(ctx, writers, 2s);
-  std::uint64_t total = 0;
-  for (auto& w : writers)
-    total += w->written;
-  const double allowed = 2000 + 40000 * took;
-  const double own_allowed = 400 + 4000 * took;
+  // Two virtual seconds: the group allows 2000 + 80,000, the slow member 400 + 8000 of it.
+  std::uint64_t total = run_flat_out(ctx, clock, group, writers, 25ms, 80);
   const double slow = static_cast<double>(writers[0]->written);
-  BOOST_TEST_MESSAGE("limited member " << slow << " of " << own_allowed << ", total " << total
-                                       << " of " << allowed);
-  BOOST_TEST(slow <= own_allowed * 1.01);
-  BOOST_TEST(slow >= own_allowed * 0.75);
-  BOOST_TEST(total <= allowed * 1.01);
-  BOOST_TEST(total >= allowed * 0.9);
+  BOOST_TEST_MESSAGE("limited member " << slow << ", total " << total);
+  BOOST_TEST(slow <= 8400);
+  BOOST_TEST(slow >= 8400 - 200); // at most one half-tick chunk short
+  BOOST_TEST(total <= 82000u);
+  BOOST_TEST(total >= 82000u - 1000); // at most one refill short
+  // The others share what the slow one leaves, equally.
   const double rest = (static_cast<double>(total) - slow) / 3;
   for (std::size_t i = 1; i < writers.size(); ++i) {
     double got = static_cast<double>(writers[i]->written);
     BOOST_TEST_MESSAGE("  member " << i << ": " << got);
-    BOOST_TEST(got >= rest * 0.8);
-    BOOST_TEST(got <= rest * 1.2);
+    BOOST_TEST(got >= rest - 500);
+    BOOST_TEST(got <= rest + 500);
   }
 }
 
 BOOST_AUTO_TEST_CASE(idle_members_do_not_dilute_the_waiting_ones) {
   // A refill is shared among the members that wait; a thousand idle ones change nothing.
   net::io_context ctx;
-  sluice::rate_limit_group group(ctx.get_executor(), write_limit(2000, 2000, 50ms)); // 40 KB/s
+  sluice::manual_rate_clock clock;
+  sluice::rate_limit_group group(ctx, write_limit(2000, 2000, 50ms), clock); // 40 KB/s
   std::vector<std::unique_ptr<limited_pair>> idle;
   for (int i = 0; i < 1000; ++i) {
     idle.push_back(std::make_unique<limited_pair>(ctx));
@@ -389,21 +396,15 @@ BOOST_AUTO_TEST_CASE(idle_members_do_not_dilute_the_waiting_ones) {
   }
   std::vector<std::unique_ptr<flat_out_writer>> writers;
   for (int i = 0; i < 2; ++i) {
-    writers.push_back(std::make_unique<flat_out_writer>(ctx));
+    writers.push_back(std::make_unique<flat_out_writer>(ctx, clock));
     writers.back()->ends.a.join(group);
   }
   BOOST_TEST(group.size() == 1002u);
-  double took = run_flat_out(ctx, writers, 1500ms);
-  const double total = static_cast<double>(writers[0]->written + writers[1]->written);
-  const double allowed = 2000 + 40000 * took;
-  BOOST_TEST_MESSAGE("2 active of 1002, " << took << " s: " << writers[0]->written << " + "
-                                          << writers[1]->written << " of " << allowed);
-  BOOST_TEST(total <= allowed * 1.01);
-  BOOST_TEST(total >= allowed * 0.9);
-  for (auto& w : writers) {
-    BOOST_TEST(static_cast<double>(w->written) / total >= 0.4);
-    BOOST_TEST(static_cast<double>(w->written) / total <= 0.6);
-  }
+  std::uint64_t total = run_flat_out(ctx, clock, group, writers, 25ms, 40);
+  BOOST_TEST_MESSAGE("2 active of 1002: " << writers[0]->written << " + " << writers[1]->written);
+  BOOST_TEST(total == 2000u + 40 * 1000u);
+  BOOST_TEST(writers[0]->written >= total / 2 - 500); // the first tick's worth aside, equal
+  BOOST_TEST(writers[0]->written <= total / 2 + 500);
   idle.clear();
   BOOST_TEST(group.size() == 2u);
 }

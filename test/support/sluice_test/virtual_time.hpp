@@ -25,6 +25,15 @@ auto settle(boost::asio::io_context& ctx, Value value, decltype(value()) expecte
   return value();
 }
 
+/// Runs `ctx` for a while and says whether `happened()` still does not hold. While time
+/// stands still, a wait for tokens cannot end, however long this runs.
+template <class Pred>
+bool still_not(boost::asio::io_context& ctx, Pred happened) {
+  ctx.restart();
+  ctx.run_for(std::chrono::milliseconds(20));
+  return !happened();
+}
+
 /// Moves `clock` by `step`, `steps` times, letting what is due settle after each move at
 /// `first + k * per_step`; returns the value after the last (equal to
 /// first + steps * per_step when the limiter hands out exactly per_step each step).
@@ -39,6 +48,20 @@ auto step_and_settle(boost::asio::io_context& ctx, sluice::manual_rate_clock& cl
     run_until(ctx, [&] { return value() >= expected; });
   }
   return settle(ctx, value, expected);
+}
+
+/// Moves `clock` by `step`, `steps` times; after each move, runs `ctx` until `served()` says
+/// what was due has been handed out, then runs what that made ready, so that every waiter
+/// is waiting again before the next move.
+template <class Pred>
+void step_until_served(boost::asio::io_context& ctx, sluice::manual_rate_clock& clock,
+                       std::chrono::nanoseconds step, int steps, Pred served) {
+  for (int k = 0; k < steps; ++k) {
+    clock.advance(step);
+    run_until(ctx, served);
+    ctx.restart();
+    ctx.poll();
+  }
 }
 
 } // namespace sluice_test
