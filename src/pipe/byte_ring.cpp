@@ -6,8 +6,8 @@
 namespace sluice::detail {
 
 // Copying into or out of a ring is at most two memcpys per piece: before and after the wrap.
-std::size_t byte_ring::push(const write_pieces& from, std::size_t limit) {
-  std::size_t n = std::min(limit, from.total());
+std::size_t byte_ring::push(const write_pieces& from, std::size_t max_bytes) {
+  std::size_t n = std::min(max_bytes, from.total());
   if (n == 0)
     return 0;
   if (size_ + n > capacity_)

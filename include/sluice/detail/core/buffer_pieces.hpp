@@ -12,7 +12,7 @@
 namespace sluice::detail {
 
 /// The first bytes of a buffer sequence, flattened once: at most `max_pieces` non-empty
-/// pieces and at most `limit` bytes. Like a socket's scatter/gather limit, what is left out
+/// pieces and at most `max_bytes` bytes. Like a socket's scatter/gather limit, what is left out
 /// is left for the next operation (a *_some operation may move less). It is a buffer
 /// sequence itself, so it can be handed to a next layer, and the non-template cores copy
 /// into and out of it. `Buffer` is net::mutable_buffer or net::const_buffer.
@@ -22,18 +22,19 @@ public:
   static constexpr std::size_t max_pieces = 16;
 
   template <class BufferSequence>
-  explicit buffer_pieces(const BufferSequence& buffers, std::size_t limit = std::numeric_limits<std::size_t>::max()) {
+  explicit buffer_pieces(const BufferSequence& buffers,
+                         std::size_t max_bytes = std::numeric_limits<std::size_t>::max()) {
     auto end = boost::asio::buffer_sequence_end(buffers);
     for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != end && count_ < max_pieces && limit > 0; ++it) {
+         it != end && count_ < max_pieces && max_bytes > 0; ++it) {
       Buffer b(*it);
       if (b.size() == 0)
         continue;
-      if (b.size() > limit)
-        b = Buffer(b.data(), limit);
+      if (b.size() > max_bytes)
+        b = Buffer(b.data(), max_bytes);
       pieces_[count_++] = b;
       total_ += b.size();
-      limit -= b.size();
+      max_bytes -= b.size();
     }
   }
 
@@ -66,15 +67,15 @@ inline std::size_t copy_between(const write_pieces& from, const read_pieces& to)
   return boost::asio::buffer_copy(to, from);
 }
 
-/// The first `limit` bytes of `buffers`, for a next layer: a single buffer stays one (no
+/// The first `max_bytes` bytes of `buffers`, for a next layer: a single buffer stays one (no
 /// copy of a 16-piece array into every operation), a sequence becomes buffer_pieces.
 template <class Buffer, class BufferSequence>
-auto prefix_of(const BufferSequence& buffers, std::size_t limit) {
+auto prefix_of(const BufferSequence& buffers, std::size_t max_bytes) {
   if constexpr (std::is_convertible_v<BufferSequence, Buffer>) {
     Buffer b(buffers);
-    return b.size() > limit ? Buffer(b.data(), limit) : b;
+    return b.size() > max_bytes ? Buffer(b.data(), max_bytes) : b;
   } else {
-    return buffer_pieces<Buffer>(buffers, limit);
+    return buffer_pieces<Buffer>(buffers, max_bytes);
   }
 }
 

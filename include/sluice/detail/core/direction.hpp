@@ -10,12 +10,14 @@ namespace sluice::detail {
 /// Which way an operation moves bytes: the one name for read and write in every part.
 enum class direction { read = 0, write = 1 };
 
-constexpr int index(direction d) { return static_cast<int>(d); }
+constexpr int index(direction d) {
+  return static_cast<int>(d);
+}
 
 /// The buffer type an operation of direction `D` takes.
 template <direction D>
-using buffer_for =
-    std::conditional_t<D == direction::read, boost::asio::mutable_buffer, boost::asio::const_buffer>;
+using buffer_for = std::conditional_t<D == direction::read, boost::asio::mutable_buffer,
+                                      boost::asio::const_buffer>;
 
 } // namespace sluice::detail
 

@@ -18,8 +18,8 @@ public:
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
 
-  /// Appends at most `limit` bytes of `from`, growing storage as needed; returns the count.
-  std::size_t push(const write_pieces& from, std::size_t limit);
+  /// Appends at most `max_bytes` bytes of `from`, growing storage as needed; returns the count.
+  std::size_t push(const write_pieces& from, std::size_t max_bytes);
   /// Moves the oldest bytes into `to`, as many as fit; returns the count.
   std::size_t pop(const read_pieces& to);
   void clear() { head_ = size_ = 0; }

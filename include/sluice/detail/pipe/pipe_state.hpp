@@ -79,8 +79,7 @@ private:
   };
 
   bool take_from(lane& l, const read_pieces& to, result& r, ready_list& done);
-  bool give_to(lane& l, const write_pieces& from, bool past_capacity, result& r,
-               ready_list& done);
+  bool give_to(lane& l, const write_pieces& from, bool past_capacity, result& r, ready_list& done);
   std::size_t settle(lane& l, bool past_capacity, ready_list& done);
   void abort_own(int side, ready_list& done);
   void shutdown_send(int side, ready_list& done);

@@ -51,8 +51,7 @@ protected:
 /// every few bytes. Tokens added by hand are not a trickle: they go at once (with a long
 /// tick they would sit unused). A wait ends with try_again whenever the answer may have
 /// changed (tokens due, new limits, the group left), so the operation simply asks again.
-class stream_limiter : public parking_lot,
-                             public std::enable_shared_from_this<stream_limiter> {
+class stream_limiter : public parking_lot, public std::enable_shared_from_this<stream_limiter> {
 public:
   explicit stream_limiter(const net::any_io_executor& ex);
   stream_limiter(const stream_limiter&) = delete;
