@@ -16,13 +16,14 @@
 //   proxy_test_peer download PORT [PAUSE_MS]
 //                                       connects, waits PAUSE_MS (0), sends an HTTP request,
 //                                       reads to the end and prints "eof|reset|error BYTES
-//                                       SECONDS" (from the request) and "first SECONDS" (to
-//                                       the first byte)
+//                                       SECONDS FIRST": the seconds from the request to the
+//                                       end and to the first byte
 //   proxy_test_peer upload PORT BYTES   sends BYTES, half-closes, reads to the end and prints
-//                                       "eof|reset|error BYTES SECONDS" (from the connect)
+//                                       "eof|reset|error BYTES SECONDS -1" (from the connect)
 //   proxy_test_peer downloads PORT N    N downloads at once; prints one line per download as
-//                                       above, then "span SECONDS" from the first connect
-//                                       to the last end (exit 1 unless all end in eof)
+//                                       above (times from its connect), then "span SECONDS"
+//                                       from the first connect to the last end (exit 1
+//                                       unless all end in eof)
 //   proxy_test_peer sequential PORT N BYTES
 //                                       N downloads one after the other, each of BYTES
 //                                       (exit 1 at the first that does not get them all)
@@ -232,8 +233,9 @@ awaitable<download_result> download(
   }
 }
 
+// "eof|reset|error BYTES SECONDS FIRST": FIRST is the time to the first byte (-1: none).
 void print(const download_result& r) {
-  std::printf("%s %zu %.6f\n", r.end.c_str(), r.bytes, r.seconds);
+  std::printf("%s %zu %.6f %.6f\n", r.end.c_str(), r.bytes, r.seconds, r.first_byte);
 }
 
 int downloads(unsigned short port, std::size_t n) {
@@ -266,7 +268,6 @@ int download_once(unsigned short port, std::chrono::milliseconds pause) {
       net::detached);
   ctx.run();
   print(r);
-  std::printf("first %.6f\n", r.first_byte);
   return 0;
 }
 
