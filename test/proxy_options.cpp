@@ -223,6 +223,11 @@ BOOST_AUTO_TEST_CASE(defaults_and_equals_form) {
   BOOST_TEST(!o.max_connections);
   BOOST_TEST((o.log == log_format::text));
   BOOST_TEST(o.tick.count() == 10000000); // 10 ms
+  BOOST_TEST(o.delay.count() == 0);
+  BOOST_TEST(o.jitter.count() == 0);
+  o = parse_options(with({"--delay", "100ms", "--jitter", "100ms"})); // jitter up to the delay
+  BOOST_TEST(o.delay.count() == 100000000);
+  BOOST_TEST(o.jitter.count() == 100000000);
   o = parse_options({"--listen=[::1]:0", "--upstream=127.0.0.1:1", "--rate=1M"});
   BOOST_TEST(o.listen.host == "::1");
   BOOST_TEST(o.rate.down.value() == 1000000u);
@@ -322,6 +327,13 @@ BOOST_AUTO_TEST_CASE(option_errors_name_the_argument) {
   BOOST_TEST(rejects_option(with({"--rate-down", "0"}), "--rate-down", "more than 0"));
   BOOST_TEST(rejects_option(with({"--total-up", "1Q"}), "--total-up", "unknown unit"));
   BOOST_TEST(rejects_option(with({"--burst", "0"}), "--burst", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--delay", "0s"}), "--delay", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--delay", "61s"}), "--delay", "at most 60s"));
+  BOOST_TEST(rejects_option(with({"--delay", "10"}), "--delay", "needs a unit"));
+  BOOST_TEST(rejects_option(with({"--jitter", "10ms"}), "--jitter", "needs --delay"));
+  BOOST_TEST(rejects_option(with({"--delay", "10ms", "--jitter", "11ms"}), "--jitter",
+                            "'11ms': must be at most --delay (10ms)"));
+  BOOST_TEST(rejects_option(with({"--jitter", "0ms", "--delay", "1s"}), "--jitter", "more than 0"));
   BOOST_TEST(rejects_option(with({"--burst", "1K"}), "--burst", "needs a limit"));
   // Too fast for the tick: a tick's worth does not fit in a bucket. The flag named is the
   // one that set the rate.

@@ -262,10 +262,10 @@ proxy_options parse_options(const std::vector<std::string>& args) {
       value = arg.substr(eq + 1);
       inline_value = true;
     }
-    static constexpr std::array<std::string_view, 15> known{
-        "--listen", "--upstream",        "--rate",       "--rate-down", "--rate-up",
-        "--total",  "--total-down",      "--total-up",   "--burst",     "--tick",
-        "--stats",  "--max-connections", "--log-format", "--help",      "--version"};
+    static constexpr std::array<std::string_view, 17> known{
+        "--listen",     "--upstream",        "--rate",       "--rate-down", "--rate-up", "--total",
+        "--total-down", "--total-up",        "--burst",      "--tick",      "--delay",   "--jitter",
+        "--stats",      "--max-connections", "--log-format", "--help",      "--version"};
     if (std::find(known.begin(), known.end(), name) == known.end())
       throw option_error(std::string(name),
                          arg.starts_with("-") ? "unknown option" : "unexpected argument");
@@ -315,6 +315,15 @@ proxy_options parse_options(const std::vector<std::string>& args) {
         if (opts.tick > max_tick)
           throw std::invalid_argument(quoted(value) + ": must be at most " +
                                       format_duration(max_tick) + " (a day)");
+      } else if (name == "--delay" || name == "--jitter") {
+        auto d = parse_duration(value);
+        if (d <= std::chrono::nanoseconds::zero())
+          throw std::invalid_argument(quoted(value) +
+                                      ": must be more than 0 (leave the option out for none)");
+        if (d > max_delay)
+          throw std::invalid_argument(quoted(value) + ": must be at most " +
+                                      format_duration(max_delay));
+        (name == "--delay" ? opts.delay : opts.jitter) = d;
       } else if (name == "--stats") {
         opts.stats = parse_duration(value);
         if (*opts.stats < min_stats)
@@ -346,6 +355,12 @@ proxy_options parse_options(const std::vector<std::string>& args) {
   // A direction's own flag wins over the one for both, whatever their order.
   opts.rate = {rate_down ? rate_down : rate, rate_up ? rate_up : rate};
   opts.total = {total_down ? total_down : total, total_up ? total_up : total};
+  if (given("--jitter") && !given("--delay"))
+    throw option_error("--jitter", "needs --delay (a round trip takes DELAY +- JITTER longer)");
+  if (opts.jitter > opts.delay)
+    throw option_error("--jitter", quoted(format_duration(opts.jitter)) +
+                                       ": must be at most --delay (" + format_duration(opts.delay) +
+                                       ")");
   if (opts.burst && !opts.rate.any() && !opts.total.any())
     throw option_error("--burst", "needs a limit to shape (--rate or --total)");
   // Checked once all is read: a bucket's shape depends on the rate, the tick and the burst.
@@ -390,6 +405,10 @@ std::string usage() {
          "                         or two ticks of its rate, whichever is more)\n"
          "  --tick DURATION        token-bucket tick, 1ms to 86400s (default 10ms): tokens\n"
          "                         are handed out a tick's worth at a time\n"
+         "  --delay DURATION       round-trip latency added: half of it to every chunk each\n"
+         "                         way, without reordering bytes\n"
+         "  --jitter DURATION      a round trip takes DELAY +- JITTER longer, at random\n"
+         "                         (at most --delay)\n"
          "  --max-connections N    connections open at once; more wait to be accepted\n"
          "                         (default: as many as file descriptors allow)\n"
          "  --stats DURATION       log the connections and their rates every DURATION\n"

@@ -56,6 +56,10 @@ struct proxy_options {
   std::optional<std::uint64_t> burst;            ///< bytes a bucket may hold
   std::optional<std::uint64_t> max_connections;  ///< open at once; more wait
   std::optional<std::chrono::nanoseconds> stats; ///< interval of the stats line
+  /// Round-trip latency added: half of it to every chunk each way, give or take half the
+  /// jitter, so that a request and its response take `delay` +- `jitter` longer.
+  std::chrono::nanoseconds delay{};
+  std::chrono::nanoseconds jitter{};
   log_format log = log_format::text;
   bool help = false;    ///< --help: print usage, nothing else is read
   bool version = false; ///< --version: print the version, nothing else is read
@@ -92,6 +96,8 @@ proxy_options parse_options(const std::vector<std::string>& args);
 inline constexpr std::chrono::nanoseconds min_tick = std::chrono::milliseconds(1);
 /// The longest --tick accepted: a day, as for token_bucket_config.
 inline constexpr std::chrono::nanoseconds max_tick = std::chrono::hours(24);
+/// The longest --delay: a minute.
+inline constexpr std::chrono::nanoseconds max_delay = std::chrono::seconds(60);
 /// The shortest --stats interval: a line per connection per interval is already a lot.
 inline constexpr std::chrono::nanoseconds min_stats = std::chrono::milliseconds(100);
 

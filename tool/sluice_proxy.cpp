@@ -16,18 +16,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -216,6 +219,35 @@ const char* side_name(side s) {
   return s == side::client ? "client" : "upstream";
 }
 
+// With --delay: one direction's chunks between their read and their write. Each is due
+// half the delay (give or take half the jitter) after it was read, and never before the
+// one before it, so bytes keep their order. The reader goes on while chunks wait, up to
+// max_bytes: the delay adds latency, not a limit of one chunk per delay.
+struct delay_line {
+  static constexpr std::size_t max_bytes = 1024 * 1024;
+
+  explicit delay_line(const net::any_io_executor& ex) : wake_writer(ex), wake_reader(ex) {}
+
+  // The connection is being reset: what waits is dropped, and both sides wake to see it.
+  void break_off() {
+    broken = true;
+    wake_writer.cancel();
+    wake_reader.cancel();
+  }
+
+  struct chunk {
+    std::vector<char> data;
+    clock_type::time_point due;
+  };
+  std::deque<chunk> chunks;
+  std::size_t bytes = 0;
+  clock_type::time_point last_due{};
+  bool read_all = false; // the reader is done: eof, or it broke off
+  bool broken = false;
+  net::steady_timer wake_writer; // a chunk came, its time came, or the end
+  net::steady_timer wake_reader; // room in the line, or the end
+};
+
 struct connection {
   connection(std::uint64_t id, tcp::socket socket)
       : id(id), client(std::move(socket)), upstream(client.get_executor()) {
@@ -228,6 +260,9 @@ struct connection {
   // framing could not tell a cut download from a whole one). Cancelling first also ends
   // waits for tokens, which closing the socket would not.
   void close(bool abortive) {
+    for (delay_line* line : lines)
+      if (line)
+        line->break_off();
     for (shaped_socket* s : {&client, &upstream}) {
       boost::system::error_code ec;
       if (!s->next_layer().is_open())
@@ -260,8 +295,9 @@ struct connection {
   shaped_socket client;   // writes: the download
   shaped_socket upstream; // writes: the upload
   clock_type::time_point start = clock_type::now();
-  byte_count up, down; // client -> upstream, upstream -> client
-  std::string end;     // why it ended, if not by both sides' eof
+  byte_count up, down;                // client -> upstream, upstream -> client
+  std::string end;                    // why it ended, if not by both sides' eof
+  std::array<delay_line*, 2> lines{}; // with --delay, while they relay
 };
 
 // The limits of the command line as the buckets and groups take them.
@@ -479,8 +515,12 @@ private:
       }
     } else {
       // Both directions at once, each to its own end; a connection is over when both are.
-      co_await (relay(c, c.client, c.upstream, side::client, c.up, up_) &&
-                relay(c, c.upstream, c.client, side::upstream, c.down, down_));
+      if (opts_.delay.count() > 0)
+        co_await (relay_delayed(c, c.client, c.upstream, side::client, c.up, up_) &&
+                  relay_delayed(c, c.upstream, c.client, side::upstream, c.down, down_));
+      else
+        co_await (relay(c, c.client, c.upstream, side::client, c.up, up_) &&
+                  relay(c, c.upstream, c.client, side::upstream, c.down, down_));
     }
     c.close(false); // both ends said eof, or it is closed already
 
@@ -533,6 +573,83 @@ private:
           co_return c.fail(to_side, wec);
       }
     }
+  }
+
+  // relay() with --delay: a reader that puts what it reads on a delay line, and a writer
+  // that writes each chunk when it is due.
+  awaitable<void> relay_delayed(connection& c, shaped_socket& from, shaped_socket& to,
+                                side from_side, byte_count& mine, byte_count& all) {
+    delay_line line(ctx_.get_executor());
+    auto& slot = c.lines[from_side == side::client ? 0 : 1];
+    slot = &line;
+    co_await (read_into(c, from, from_side, line) &&
+              write_from(c, to, from_side == side::client ? side::upstream : side::client, line,
+                         mine, all));
+    slot = nullptr;
+  }
+
+  awaitable<void> read_into(connection& c, shaped_socket& from, side from_side, delay_line& line) {
+    std::vector<char> buffer(read_pace::max_read);
+    while (!line.broken) {
+      if (line.bytes >= delay_line::max_bytes) {
+        line.wake_reader.expires_at(clock_type::time_point::max());
+        co_await line.wake_reader.async_wait(as_result);
+        continue;
+      }
+      auto [ec, n] =
+          co_await from.async_read_some(net::buffer(buffer.data(), pace_.read_size()), as_result);
+      if (ec) {
+        if (ec != net::error::eof)
+          c.fail(from_side, ec);
+        break;
+      }
+      auto due = std::max(line.last_due, clock_type::now() + one_way_delay());
+      line.last_due = due;
+      line.chunks.push_back({std::vector<char>(buffer.begin(), buffer.begin() + n), due});
+      line.bytes += n;
+      line.wake_writer.cancel();
+    }
+    line.read_all = true;
+    line.wake_writer.cancel();
+  }
+
+  awaitable<void> write_from(connection& c, shaped_socket& to, side to_side, delay_line& line,
+                             byte_count& mine, byte_count& all) {
+    while (!line.broken) {
+      if (line.chunks.empty() && line.read_all) { // the reader's eof: pass it on
+        boost::system::error_code ignored;
+        to.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+      }
+      if (line.chunks.empty() || clock_type::now() < line.chunks.front().due) {
+        line.wake_writer.expires_at(line.chunks.empty() ? clock_type::time_point::max()
+                                                        : line.chunks.front().due);
+        co_await line.wake_writer.async_wait(as_result);
+        continue;
+      }
+      auto& chunk = line.chunks.front().data;
+      for (std::size_t done = 0; done < chunk.size();) {
+        auto [wec, written] = co_await to.async_write_some(
+            net::buffer(chunk.data() + done, chunk.size() - done), as_result);
+        done += written;
+        mine.bytes += written;
+        all.bytes += written;
+        if (wec)
+          co_return c.fail(to_side, wec);
+        if (line.broken)
+          co_return;
+      }
+      line.bytes -= chunk.size();
+      line.chunks.pop_front();
+      line.wake_reader.cancel();
+    }
+  }
+
+  // Half of --delay, give or take half of --jitter, at random.
+  clock_type::duration one_way_delay() {
+    auto half_jitter = opts_.jitter.count() / 2;
+    std::uniform_int_distribution<std::int64_t> spread(-half_jitter, half_jitter);
+    return std::chrono::nanoseconds(opts_.delay.count() / 2 + (half_jitter ? spread(random_) : 0));
   }
 
   awaitable<void> stats_loop(std::chrono::nanoseconds interval) {
@@ -598,7 +715,8 @@ private:
   std::optional<sluice::rate_limit_group> group_down_, group_up_; // --total
   std::map<std::uint64_t, connection*> connections_; // open ones, by id, for stats and stop
   read_pace pace_;
-  bool pacing_ = false;    // pace_loop() runs
+  std::minstd_rand random_{std::random_device{}()}; // --jitter
+  bool pacing_ = false;                             // pace_loop() runs
   std::uint64_t open_ = 0; // accepted and not yet ended (some not in the table yet)
   std::uint64_t max_open_ = 0;
   std::uint64_t last_id_ = 0;
@@ -724,6 +842,8 @@ int main(int argc, char** argv) {
                 " per connection, total " + proxy::limit_text(opts.total) + ", tick " +
                 format_duration(opts.tick) +
                 (opts.burst ? ", burst " + format_bytes(static_cast<double>(*opts.burst)) : "") +
+                (opts.delay.count() > 0 ? ", delay " + format_duration(opts.delay) : "") +
+                (opts.jitter.count() > 0 ? " +- " + format_duration(opts.jitter) : "") +
                 ", at most " + at_most,
             {{"listen", endpoint_text(server->local_endpoint())},
              {"upstream", upstream_given},
@@ -733,6 +853,8 @@ int main(int argc, char** argv) {
              number_or_null("total_up", opts.total.up),
              number_or_null("burst", opts.burst),
              {"tick_ns", static_cast<std::uint64_t>(opts.tick.count())},
+             {"delay_ns", static_cast<std::uint64_t>(opts.delay.count())},
+             {"jitter_ns", static_cast<std::uint64_t>(opts.jitter.count())},
              {"max_connections", max_open},
              {"version", SLUICE_PROXY_VERSION}});
   server->start(max_open);

@@ -36,8 +36,11 @@ ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z '
 # The port of a "listening on" line.
 listen_port() { sed -nE 's/.*listening on .*:([0-9]+), upstream .*/\1/p' | head -n1; }
 
+# Each output file is emptied before its program starts, so that a wait for its first line
+# cannot see the line of the one before.
 start_upstream() { # peer mode...
-  "$peer" "$@" >"$work/upstream.out" 2>"$work/upstream.err" &
+  : >"$work/upstream.out"
+  "$peer" "$@" >>"$work/upstream.out" 2>"$work/upstream.err" &
   pids+=($!)
   wait_for_line "$work/upstream.out" '^port [0-9]+$'
   upstream_port=$(sed -nE 's/^port ([0-9]+)$/\1/p' "$work/upstream.out" | head -n1)
@@ -46,11 +49,12 @@ start_upstream() { # peer mode...
 # Proxy options beyond --listen and --upstream; their hosts are $listen_host and
 # $upstream_host, 127.0.0.1 unless set; $fd_limit, if set, is its ulimit -n.
 start_proxy() {
+  : >"$work/proxy.out"
   (
     [[ -z ${fd_limit:-} ]] || ulimit -n "$fd_limit"
     exec "$proxy" --listen "${listen_host:-127.0.0.1}:0" \
       --upstream "${upstream_host:-127.0.0.1}:$upstream_port" "$@"
-  ) >"$work/proxy.out" 2>"$work/proxy.err" &
+  ) >>"$work/proxy.out" 2>"$work/proxy.err" &
   proxy_pid=$!
   pids+=("$proxy_pid")
   wait_for_line "$work/proxy.out" "(^${ts}|\"message\":\")listening on " # text or JSON
@@ -113,6 +117,9 @@ args)
   expect_bad --total-up "${ok[@]}" --total-up 5XB
   expect_bad --max-connections "${ok[@]}" --max-connections 0
   expect_bad --log-format "${ok[@]}" --log-format yaml
+  expect_bad --delay "${ok[@]}" --delay 0ms
+  expect_bad --jitter "${ok[@]}" --jitter 10ms
+  expect_bad --jitter "${ok[@]}" --delay 10ms --jitter 20ms
   expect_bad --listen --listen :80 --upstream 127.0.0.1:9
   expect_bad --listen --listen '[::1' --upstream 127.0.0.1:9
   expect_bad --upstream --listen 127.0.0.1:0 --upstream 127.0.0.1
@@ -425,6 +432,31 @@ fds)
   echo "$((max * 3)) downloads through a proxy with 64 descriptors (at most $max connections at once)"
   ! grep -E "^${ts}accept: |: upstream 127\.0\.0\.1:[0-9]+: " "$work/proxy.out" ||
     fail "an accept or an upstream connect failed"
+  stop_proxy
+  ;;
+
+delay)
+  # --delay 100ms adds 100 ms to a round trip (half each way), --jitter 40ms spreads it
+  # over 60-140 ms, and bytes keep their order through both.
+  start_upstream echo
+  start_proxy
+  read -r _ _ _ _ base _ < <("$peer" ping "$proxy_port" 5)
+  stop_proxy
+  start_proxy --delay 100ms
+  read -r _ _ min _ median _ max < <("$peer" ping "$proxy_port" 10)
+  echo "--delay 100ms: round trips of $min-$max ms (median $median; $base without)"
+  added=$(awk -v m="$median" -v b="$base" 'BEGIN { print m - b }')
+  within "$added" 98 110 || fail "the delay added $added ms, not 100"
+  within "$max" 98 "$(awk -v b="$base" 'BEGIN { print b + 115 }')" || fail "a round trip took $max ms"
+  timeout 10 "$peer" half-close-client "$proxy_port" 300000 || fail "bytes were lost or reordered"
+  stop_proxy
+  start_proxy --delay 100ms --jitter 40ms
+  read -r _ _ min _ median _ max < <("$peer" ping "$proxy_port" 20)
+  echo "--delay 100ms --jitter 40ms: round trips of $min-$max ms (median $median)"
+  within "$min" 58 "$max" || fail "a round trip of $min ms"
+  within "$max" "$min" "$(awk -v b="$base" 'BEGIN { print b + 150 }')" || fail "a round trip of $max ms"
+  awk -v a="$min" -v b="$max" 'BEGIN { exit !(b - a > 10) }' || fail "no jitter: $min-$max ms"
+  timeout 10 "$peer" half-close-client "$proxy_port" 300000 || fail "bytes were lost or reordered"
   stop_proxy
   ;;
 

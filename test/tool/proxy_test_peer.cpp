@@ -6,6 +6,8 @@
 //                                       back: it answers only if the half-close got through
 //   proxy_test_peer reset-after BYTES   an upstream that sends BYTES to each client, then
 //                                       resets the connection (RST, not FIN)
+//   proxy_test_peer echo                an upstream that sends back what it reads, as it
+//                                       comes, and half-closes after the client's eof
 //   proxy_test_peer count               an upstream that reads each connection to its end and
 //                                       prints "eof after N" or "reset after N"
 //   proxy_test_peer half-close-client PORT BYTES
@@ -32,6 +34,9 @@
 //   proxy_test_peer first-byte PORT N LIMIT
 //                                       N downloads at once; prints the slowest time to the
 //                                       first byte and exits 1 if one is over LIMIT seconds
+//   proxy_test_peer ping PORT N         N round trips of 16 bytes (each different, checked
+//                                       when it comes back); prints "rtt min MS median MS
+//                                       max MS"
 //   proxy_test_peer json-lines FILE KEY...
 //                                       checks that each line of FILE is a JSON object with
 //                                       the KEYs, and prints how many lines it read
@@ -116,6 +121,19 @@ awaitable<void> serve_echo_after_eof(tcp::socket socket) {
   if (ec != net::error::eof)
     co_return; // no half-close came: the client will see no echo and fail
   co_await net::async_write(socket, net::buffer(received), use_awaitable);
+  socket.shutdown(tcp::socket::shutdown_send);
+}
+
+awaitable<void> serve_echo(tcp::socket socket) {
+  std::vector<char> buffer(64 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await socket.async_read_some(net::buffer(buffer), as_result);
+    if (ec == net::error::eof)
+      break;
+    if (ec)
+      co_return;
+    co_await net::async_write(socket, net::buffer(buffer.data(), n), use_awaitable);
+  }
   socket.shutdown(tcp::socket::shutdown_send);
 }
 
@@ -289,6 +307,30 @@ int upload(unsigned short port, std::size_t bytes) {
   return 0;
 }
 
+int ping(unsigned short port, std::size_t n) {
+  net::io_context ctx;
+  tcp::socket socket(ctx);
+  socket.connect(loopback(port));
+  socket.set_option(tcp::no_delay(true));
+  std::vector<double> rtts;
+  for (std::size_t i = 0; i < n; ++i) {
+    char sent[32], back[16];
+    std::snprintf(sent, sizeof sent, "ping %010zu\n", i % 10000000000);
+    auto start = clock_type::now();
+    net::write(socket, net::buffer(sent, 16));
+    net::read(socket, net::buffer(back));
+    rtts.push_back(seconds_since(start) * 1000);
+    if (std::string(back, 16) != std::string(sent, 16)) {
+      std::printf("round trip %zu: sent '%.15s', got '%.15s'\n", i, sent, back);
+      return 1;
+    }
+  }
+  std::sort(rtts.begin(), rtts.end());
+  std::printf("rtt min %.3f median %.3f max %.3f\n", rtts.front(), rtts[rtts.size() / 2],
+              rtts.back());
+  return 0;
+}
+
 int json_lines(const std::string& file, const std::vector<std::string>& keys) {
   std::ifstream in(file);
   std::string line;
@@ -376,11 +418,12 @@ int first_byte(unsigned short port, std::size_t n, double limit) {
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: proxy_test_peer http BYTES | echo-after-eof | reset-after BYTES | "
-                       "count | half-close-client PORT BYTES | reset-client PORT BYTES | "
-                       "download PORT [PAUSE_MS] | upload PORT BYTES | downloads PORT N | "
-                       "sequential PORT N BYTES | load PORT N | first-byte PORT N LIMIT | "
-                       "json-lines FILE KEY...\n");
+  std::fprintf(stderr,
+               "usage: proxy_test_peer http BYTES | echo-after-eof | reset-after BYTES | "
+               "echo | count | half-close-client PORT BYTES | reset-client PORT BYTES | "
+               "download PORT [PAUSE_MS] | upload PORT BYTES | downloads PORT N | "
+               "sequential PORT N BYTES | load PORT N | first-byte PORT N LIMIT | ping PORT N | "
+               "json-lines FILE KEY...\n");
   return 2;
 }
 
@@ -404,6 +447,8 @@ int main(int argc, char** argv) {
       return download_once(port(), std::chrono::milliseconds(args.size() == 3 ? number(2) : 0));
     if (mode == "upload" && args.size() == 3)
       return upload(port(), number(2));
+    if (mode == "ping" && args.size() == 3)
+      return ping(port(), number(2));
     if (mode == "json-lines" && args.size() >= 2)
       return json_lines(args[1], std::vector<std::string>(args.begin() + 2, args.end()));
     if (mode == "sequential" && args.size() == 4)
@@ -424,6 +469,8 @@ int main(int argc, char** argv) {
           net::detached);
     } else if (mode == "echo-after-eof" && args.size() == 1) {
       net::co_spawn(ctx, listen(serve_echo_after_eof), net::detached);
+    } else if (mode == "echo" && args.size() == 1) {
+      net::co_spawn(ctx, listen(serve_echo), net::detached);
     } else if (mode == "count" && args.size() == 1) {
       net::co_spawn(ctx, listen(serve_count), net::detached);
     } else {
