@@ -580,12 +580,13 @@ private:
   awaitable<void> relay_delayed(connection& c, shaped_socket& from, shaped_socket& to,
                                 side from_side, byte_count& mine, byte_count& all) {
     delay_line line(ctx_.get_executor());
-    auto& slot = c.lines[from_side == side::client ? 0 : 1];
-    slot = &line;
+    struct registration { // close() reaches the line while it lives, and not after
+      delay_line*& slot;
+      ~registration() { slot = nullptr; }
+    } in_connection{c.lines[from_side == side::client ? 0 : 1] = &line};
     co_await (read_into(c, from, from_side, line) &&
               write_from(c, to, from_side == side::client ? side::upstream : side::client, line,
                          mine, all));
-    slot = nullptr;
   }
 
   awaitable<void> read_into(connection& c, shaped_socket& from, side from_side, delay_line& line) {
