@@ -15,6 +15,10 @@ __extension__ typedef unsigned __int128 uint128; // exact products of 64-bit val
 
 constexpr std::uint64_t int64_max = std::numeric_limits<std::int64_t>::max();
 
+// The units the parsers accept, for their messages (usage() lists them too).
+constexpr std::string_view size_units = "B, K/KB, Ki/KiB, M/MB, Mi/MiB, G/GB, Gi/GiB, T/TB, Ti/TiB";
+constexpr std::string_view duration_units = "ns, us or \xC2\xB5s, ms, s";
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out)
@@ -76,14 +80,36 @@ std::pair<std::string_view, std::string_view> split_unit(std::string_view text) 
   return {text.substr(0, end), text.substr(end)};
 }
 
+// Any number of digits (leading zeros are fine: "00080" and "000080" are both 80), at most
+// 65535.
 std::uint64_t parse_port(std::string_view text, std::string_view whole) {
-  if (text.empty() || text.size() > 5 ||
+  if (text.empty() ||
       !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
     throw std::invalid_argument(quoted(whole) + " has no port number (HOST:PORT)");
-  std::uint64_t port = std::stoul(std::string(text));
-  if (port > 65535)
-    throw std::invalid_argument(quoted(whole) + ": port " + std::string(text) + " is above 65535");
+  std::uint64_t port = 0;
+  for (char c : text) {
+    port = port * 10 + static_cast<unsigned>(c - '0');
+    if (port > 65535)
+      throw std::invalid_argument(quoted(whole) + ": port " + std::string(text) +
+                                  " is above 65535");
+  }
   return port;
+}
+
+// "12" -> 12: a plain positive count, no unit.
+std::uint64_t parse_count(std::string_view text) {
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    throw std::invalid_argument(quoted(text) + " is not a whole number");
+  std::uint64_t n = 0;
+  for (char c : text) {
+    n = n * 10 + static_cast<unsigned>(c - '0');
+    if (n > 1000'000'000)
+      throw std::invalid_argument(quoted(text) + " is too large");
+  }
+  if (n == 0)
+    throw std::invalid_argument(quoted(text) + ": must be at least 1");
+  return n;
 }
 
 } // namespace
@@ -93,45 +119,52 @@ std::uint64_t parse_size(std::string_view text) {
   std::string u = lower(unit);
   if (u.size() >= 2 && u.ends_with("/s"))
     u.resize(u.size() - 2);
-  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 14> units{{
+  static constexpr std::uint64_t ki = 1024;
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 18> units{{
       {"", 1},
       {"b", 1},
       {"k", 1000},
       {"kb", 1000},
-      {"ki", 1024},
-      {"kib", 1024},
+      {"ki", ki},
+      {"kib", ki},
       {"m", 1000'000},
       {"mb", 1000'000},
-      {"mi", 1024 * 1024},
-      {"mib", 1024 * 1024},
+      {"mi", ki * ki},
+      {"mib", ki * ki},
       {"g", 1000'000'000},
       {"gb", 1000'000'000},
-      {"gi", 1024 * 1024 * 1024},
-      {"gib", 1024 * 1024 * 1024},
+      {"gi", ki * ki * ki},
+      {"gib", ki * ki * ki},
+      {"t", 1000'000'000'000},
+      {"tb", 1000'000'000'000},
+      {"ti", ki * ki * ki * ki},
+      {"tib", ki * ki * ki * ki},
   }};
   for (auto [name, factor] : units)
     if (u == name)
       return scale(number, factor, text);
-  throw std::invalid_argument(quoted(text) + ": unknown unit " + quoted(unit) +
-                              " (B, K/KB, Ki/KiB, M/MB, Mi/MiB, G/GB, Gi/GiB)");
+  throw std::invalid_argument(quoted(text) + ": unknown unit " + quoted(unit) + " (" +
+                              std::string(size_units) + ")");
 }
 
 std::chrono::nanoseconds parse_duration(std::string_view text) {
   auto [number, unit] = split_unit(text);
   if (unit.empty())
-    throw std::invalid_argument(quoted(text) + " needs a unit (s, ms, us)");
+    throw std::invalid_argument(quoted(text) + " needs a unit (" + std::string(duration_units) +
+                                ")");
   static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 5> units{{
-      {"s", 1000'000'000},
-      {"ms", 1000'000},
+      {"ns", 1},
       {"us", 1000},
       {"\xC2\xB5s", 1000}, // µs in UTF-8
-      {"ns", 1},
+      {"ms", 1000'000},
+      {"s", 1000'000'000},
   }};
   std::string u = lower(unit);
   for (auto [name, factor] : units)
     if (u == name)
       return std::chrono::nanoseconds(scale(number, factor, text));
-  throw std::invalid_argument(quoted(text) + ": unknown unit " + quoted(unit) + " (s, ms, us)");
+  throw std::invalid_argument(quoted(text) + ": unknown unit " + quoted(unit) + " (" +
+                              std::string(duration_units) + ")");
 }
 
 std::string host_port::text() const {
@@ -163,37 +196,62 @@ host_port parse_host_port(std::string_view text) {
   return {std::string(host), static_cast<unsigned short>(parse_port(port, text))};
 }
 
-token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
-                                  std::uint64_t burst_ticks) {
-  if (bytes_per_second == 0 || tick <= std::chrono::nanoseconds::zero() || burst_ticks == 0)
+bucket_shape shape_bucket(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
+                          std::optional<std::uint64_t> burst) {
+  if (bytes_per_second == 0 || tick <= std::chrono::nanoseconds::zero() || burst == 0u)
     throw std::invalid_argument("the rate, the tick and the burst must be positive");
   // A whole number of bytes per tick, at least one...
   uint128 per_tick =
       (uint128(bytes_per_second) * static_cast<std::uint64_t>(tick.count()) + 500'000'000) /
       1000'000'000;
   per_tick = std::max<uint128>(per_tick, 1);
-  if (per_tick * burst_ticks > int64_max)
-    throw std::invalid_argument(std::to_string(bytes_per_second) +
-                                " bytes per second is too large for this tick");
+  // ...and the burst: two ticks' worth, or default_burst_time's if that is more, within
+  // what a bucket can hold.
+  uint128 held = uint128(bytes_per_second) *
+                 static_cast<std::uint64_t>(default_burst_time.count()) / 1000'000'000;
+  held = burst ? uint128(*burst) : std::min<uint128>(int64_max, std::max(per_tick * 2, held));
+  if (per_tick > int64_max)
+    throw std::invalid_argument(format_bytes(static_cast<double>(bytes_per_second)) +
+                                "/s is too large for --tick " + format_duration(tick));
+  if (held < per_tick)
+    throw std::invalid_argument(std::to_string(*burst) + " bytes is less than a tick's worth of " +
+                                format_bytes(static_cast<double>(bytes_per_second)) + "/s (" +
+                                std::to_string(static_cast<std::uint64_t>(per_tick)) +
+                                " bytes at --tick " + format_duration(tick) +
+                                "): raise --burst or shorten --tick");
   // ...and the tick fitted to it, to the nanosecond, so that the rate stays exact: 256 KiB/s
   // at 10 ms is 2621 bytes every 9'998'322 ns, where 2621 bytes every 10 ms would be 0.02%
   // slow, and 150 B/s at 10 ms 1 byte every 6.67 ms, where rounding the bytes would be 33%.
   uint128 tick_ns = (per_tick * 1000'000'000 + bytes_per_second / 2) / bytes_per_second;
-  token_bucket_config cfg;
-  cfg.read_rate = cfg.write_rate = static_cast<std::uint64_t>(per_tick);
-  cfg.read_burst = cfg.write_burst = static_cast<std::uint64_t>(per_tick * burst_ticks);
-  cfg.tick = std::chrono::nanoseconds(static_cast<std::int64_t>(tick_ns));
-  cfg.validate();
+  bucket_shape shape;
+  shape.per_tick = static_cast<std::uint64_t>(per_tick);
+  shape.burst = static_cast<std::uint64_t>(held);
+  shape.tick = std::chrono::nanoseconds(static_cast<std::int64_t>(tick_ns));
+  write_limit(shape).validate();
+  return shape;
+}
+
+token_bucket_config write_limit(const bucket_shape& shape) {
+  token_bucket_config cfg; // reads stay unlimited
+  cfg.write_rate = shape.per_tick;
+  cfg.write_burst = shape.burst;
+  cfg.tick = shape.tick;
   return cfg;
 }
 
 proxy_options parse_options(const std::vector<std::string>& args) {
   proxy_options opts;
-  bool have_listen = false, have_upstream = false;
+  // What was given, for the checks that need all of it and for "given twice".
+  std::vector<std::string_view> seen;
+  std::optional<std::uint64_t> rate, rate_down, rate_up, total, total_down, total_up;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") {
       opts.help = true;
+      return opts;
+    }
+    if (arg == "--version") {
+      opts.version = true;
       return opts;
     }
     // "--name value" or "--name=value".
@@ -204,11 +262,18 @@ proxy_options parse_options(const std::vector<std::string>& args) {
       value = arg.substr(eq + 1);
       inline_value = true;
     }
-    static constexpr std::array<std::string_view, 6> known{"--listen", "--upstream", "--rate",
-                                                           "--total",  "--tick",     "--stats"};
+    static constexpr std::array<std::string_view, 17> known{
+        "--listen",     "--upstream",        "--rate",       "--rate-down", "--rate-up", "--total",
+        "--total-down", "--total-up",        "--burst",      "--tick",      "--delay",   "--jitter",
+        "--stats",      "--max-connections", "--log-format", "--help",      "--version"};
     if (std::find(known.begin(), known.end(), name) == known.end())
       throw option_error(std::string(name),
                          arg.starts_with("-") ? "unknown option" : "unexpected argument");
+    if (inline_value && (name == "--help" || name == "--version"))
+      throw option_error(std::string(name), "takes no value");
+    if (std::find(seen.begin(), seen.end(), name) != seen.end())
+      throw option_error(std::string(name), "is given twice");
+    seen.push_back(name);
     if (!inline_value) {
       // A flag where the value should be ("--rate --total 1M") means the value is missing.
       if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--"))
@@ -221,26 +286,58 @@ proxy_options parse_options(const std::vector<std::string>& args) {
     try {
       if (name == "--listen") {
         opts.listen = parse_host_port(value);
-        have_listen = true;
       } else if (name == "--upstream") {
         opts.upstream = parse_host_port(value);
         if (opts.upstream.port == 0)
           throw std::invalid_argument(quoted(value) + ": the upstream needs a port other than 0");
-        have_upstream = true;
-      } else if (name == "--rate" || name == "--total") {
-        std::uint64_t rate = parse_size(value);
-        if (rate == 0)
+      } else if (name.starts_with("--rate") || name.starts_with("--total")) {
+        std::uint64_t r = parse_size(value);
+        if (r == 0)
           throw std::invalid_argument(quoted(value) + ": must be more than 0 bytes per second "
                                                       "(leave the option out for no limit)");
-        (name == "--rate" ? opts.rate : opts.total) = rate;
+        (name == "--rate"         ? rate
+         : name == "--rate-down"  ? rate_down
+         : name == "--rate-up"    ? rate_up
+         : name == "--total"      ? total
+         : name == "--total-down" ? total_down
+                                  : total_up) = r;
+      } else if (name == "--burst") {
+        opts.burst = parse_size(value);
+        if (*opts.burst == 0)
+          throw std::invalid_argument(quoted(value) + ": must be more than 0 bytes");
       } else if (name == "--tick") {
         opts.tick = parse_duration(value);
-        if (opts.tick <= std::chrono::nanoseconds::zero() || opts.tick > std::chrono::hours(24))
-          throw std::invalid_argument(quoted(value) + ": must be more than 0 and at most 24h");
-      } else { // --stats
+        if (opts.tick < min_tick)
+          throw std::invalid_argument(
+              quoted(value) + ": must be at least " + format_duration(min_tick) +
+              ", the smallest tick that works: shorter ones wake the proxy more often than it "
+              "can serve, and it falls behind the rate");
+        if (opts.tick > max_tick)
+          throw std::invalid_argument(quoted(value) + ": must be at most " +
+                                      format_duration(max_tick) + " (a day)");
+      } else if (name == "--delay" || name == "--jitter") {
+        auto d = parse_duration(value);
+        if (d <= std::chrono::nanoseconds::zero())
+          throw std::invalid_argument(quoted(value) +
+                                      ": must be more than 0 (leave the option out for none)");
+        if (d > max_delay)
+          throw std::invalid_argument(quoted(value) + ": must be at most " +
+                                      format_duration(max_delay));
+        (name == "--delay" ? opts.delay : opts.jitter) = d;
+      } else if (name == "--stats") {
         opts.stats = parse_duration(value);
-        if (*opts.stats <= std::chrono::nanoseconds::zero())
-          throw std::invalid_argument(quoted(value) + ": must be more than 0");
+        if (*opts.stats < min_stats)
+          throw std::invalid_argument(quoted(value) + ": must be at least " +
+                                      format_duration(min_stats));
+      } else if (name == "--max-connections") {
+        opts.max_connections = parse_count(value);
+      } else { // --log-format
+        if (value == "text")
+          opts.log = log_format::text;
+        else if (value == "json")
+          opts.log = log_format::json;
+        else
+          throw std::invalid_argument(quoted(value) + ": must be text or json");
       }
     } catch (const option_error&) {
       throw;
@@ -248,47 +345,87 @@ proxy_options parse_options(const std::vector<std::string>& args) {
       throw option_error(std::string(name), e.what());
     }
   }
-  if (!have_listen)
+  auto given = [&](std::string_view name) {
+    return std::find(seen.begin(), seen.end(), name) != seen.end();
+  };
+  if (!given("--listen"))
     throw option_error("--listen", "is required");
-  if (!have_upstream)
+  if (!given("--upstream"))
     throw option_error("--upstream", "is required");
-  // Checked once all is read: whether a rate's burst fits in a bucket depends on the tick.
-  try {
-    if (opts.rate)
-      bucket_config(*opts.rate, opts.tick);
-  } catch (const std::invalid_argument& e) {
-    throw option_error("--rate", e.what());
-  }
-  try {
-    if (opts.total)
-      bucket_config(*opts.total, opts.tick, group_burst_ticks);
-  } catch (const std::invalid_argument& e) {
-    throw option_error("--total", e.what());
-  }
+  // A direction's own flag wins over the one for both, whatever their order.
+  opts.rate = {rate_down ? rate_down : rate, rate_up ? rate_up : rate};
+  opts.total = {total_down ? total_down : total, total_up ? total_up : total};
+  if (given("--jitter") && !given("--delay"))
+    throw option_error("--jitter", "needs --delay (a round trip takes DELAY +- JITTER longer)");
+  if (opts.jitter > opts.delay)
+    throw option_error("--jitter", quoted(format_duration(opts.jitter)) +
+                                       ": must be at most --delay (" + format_duration(opts.delay) +
+                                       ")");
+  if (opts.burst && !opts.rate.any() && !opts.total.any())
+    throw option_error("--burst", "needs a limit to shape (--rate or --total)");
+  // Checked once all is read: a bucket's shape depends on the rate, the tick and the burst.
+  // The flag blamed is the one that set the rate; a burst too small is --burst's fault.
+  auto check = [&](const std::optional<std::uint64_t>& r, std::string_view own_flag,
+                   std::string_view both_flag) {
+    if (!r)
+      return;
+    std::string flag(given(own_flag) ? own_flag : both_flag);
+    try {
+      shape_bucket(*r, opts.tick);
+    } catch (const std::invalid_argument& e) {
+      throw option_error(flag, e.what());
+    }
+    try {
+      shape_bucket(*r, opts.tick, opts.burst);
+    } catch (const std::invalid_argument& e) {
+      throw option_error("--burst", std::string(e.what()) + " (" + flag + ")");
+    }
+  };
+  check(opts.rate.down, "--rate-down", "--rate");
+  check(opts.rate.up, "--rate-up", "--rate");
+  check(opts.total.down, "--total-down", "--total");
+  check(opts.total.up, "--total-up", "--total");
   return opts;
 }
 
 std::string usage() {
-  return "usage: sluice-proxy --listen HOST:PORT --upstream HOST:PORT\n"
-         "                    [--rate SIZE] [--total SIZE] [--tick DURATION] [--stats DURATION]\n"
+  return "usage: sluice-proxy --listen HOST:PORT --upstream HOST:PORT [options]\n"
          "\n"
          "A TCP proxy that shapes every connection with sluice token buckets.\n"
          "\n"
-         "  --listen HOST:PORT    accept connections here (port 0: any free port, printed)\n"
-         "  --upstream HOST:PORT  connect each of them to this address\n"
-         "  --rate SIZE           limit of each connection, bytes per second in each direction\n"
-         "  --total SIZE          limit of all connections together, shared fairly\n"
-         "  --tick DURATION       token-bucket tick (default 10ms): a connection's bucket holds\n"
-         "                        one tick's worth and the --total group's two, so no burst\n"
-         "                        is longer\n"
-         "  --stats DURATION      print the connections and their rates every DURATION\n"
-         "  --help                print this and exit\n"
+         "  --listen HOST:PORT     accept connections here (port 0: any free port, printed)\n"
+         "  --upstream HOST:PORT   connect each of them to this address\n"
+         "  --rate SIZE            limit of each connection, bytes per second, each direction\n"
+         "  --rate-down SIZE       the same for downloads only (upstream -> client)\n"
+         "  --rate-up SIZE         the same for uploads only (client -> upstream)\n"
+         "  --total SIZE           limit of all connections together, shared fairly\n"
+         "  --total-down SIZE      the same for downloads only\n"
+         "  --total-up SIZE        the same for uploads only\n"
+         "  --burst SIZE           bytes a bucket may hold, the longest burst (default: 50ms\n"
+         "                         or two ticks of its rate, whichever is more)\n"
+         "  --tick DURATION        token-bucket tick, 1ms to 86400s (default 10ms): tokens\n"
+         "                         are handed out a tick's worth at a time\n"
+         "  --delay DURATION       round-trip latency added: half of it to every chunk each\n"
+         "                         way, without reordering bytes\n"
+         "  --jitter DURATION      a round trip takes DELAY +- JITTER longer, at random\n"
+         "                         (at most --delay)\n"
+         "  --max-connections N    connections open at once; more wait to be accepted\n"
+         "                         (default: as many as file descriptors allow)\n"
+         "  --stats DURATION       log the connections and their rates every DURATION\n"
+         "                         (100ms at least)\n"
+         "  --log-format FORMAT    text (default) or json: one object per line\n"
+         "  --version              print the version and exit\n"
+         "  --help                 print this and exit\n"
          "\n"
+         "A direction's own flag (--rate-down) wins over the flag for both (--rate).\n"
          "SIZE: a number and a unit: B, K/KB (1000), Ki/KiB (1024), M/MB, Mi/MiB, G/GB,\n"
-         "      Gi/GiB (a bare number is bytes). DURATION: a number and s, ms or us.\n"
+         "      Gi/GiB, T/TB, Ti/TiB (a bare number is bytes).\n"
+         "DURATION: a number and a unit: ns, us (or µs), ms, s.\n"
          "HOST:PORT: a name or an address and a port number: localhost:8080, 127.0.0.1:8080,\n"
          "      [::1]:8080. Names are resolved once, at start: --listen binds the first\n"
-         "      address, each connection tries the upstream's addresses in turn.\n";
+         "      address, each connection tries the upstream's addresses in turn.\n"
+         "Log lines go to stdout, each with a UTC timestamp; SIGHUP is logged and ignored,\n"
+         "SIGINT and SIGTERM stop the proxy.\n";
 }
 
 std::string format_bytes(double bytes) {
@@ -306,6 +443,18 @@ std::string format_bytes(double bytes) {
   }
   std::snprintf(text, sizeof text, "%.1f %s", bytes, units[i]);
   return text;
+}
+
+std::string format_duration(std::chrono::nanoseconds d) {
+  static constexpr std::array<std::pair<const char*, std::int64_t>, 3> units{{
+      {"s", 1000'000'000},
+      {"ms", 1000'000},
+      {"us", 1000},
+  }};
+  for (auto [name, factor] : units)
+    if (d.count() != 0 && d.count() % factor == 0)
+      return std::to_string(d.count() / factor) + name;
+  return std::to_string(d.count()) + "ns";
 }
 
 } // namespace sluice::proxy

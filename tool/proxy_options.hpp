@@ -37,57 +37,105 @@ struct host_port {
   std::string text() const;
 };
 
+/// A limit in bytes per second for each direction: down is upstream -> client (a
+/// download), up is client -> upstream. No value: that direction is free.
+struct direction_rates {
+  std::optional<std::uint64_t> down;
+  std::optional<std::uint64_t> up;
+  bool any() const { return down || up; }
+};
+
+enum class log_format { text, json };
+
 struct proxy_options {
   host_port listen; ///< port 0: any free port (printed at start)
   host_port upstream;
-  std::optional<std::uint64_t> rate;  ///< bytes/s per connection, each direction
-  std::optional<std::uint64_t> total; ///< bytes/s of all connections, each direction
+  direction_rates rate;  ///< each connection: --rate, --rate-down, --rate-up
+  direction_rates total; ///< all connections together: --total, --total-down, --total-up
   std::chrono::nanoseconds tick = std::chrono::milliseconds(10);
+  std::optional<std::uint64_t> burst;            ///< bytes a bucket may hold
+  std::optional<std::uint64_t> max_connections;  ///< open at once; more wait
   std::optional<std::chrono::nanoseconds> stats; ///< interval of the stats line
-  bool help = false;                             ///< --help: print usage, nothing else is read
+  /// Round-trip latency added: half of it to every chunk each way, give or take half the
+  /// jitter, so that a request and its response take `delay` +- `jitter` longer.
+  std::chrono::nanoseconds delay{};
+  std::chrono::nanoseconds jitter{};
+  log_format log = log_format::text;
+  bool help = false;    ///< --help: print usage, nothing else is read
+  bool version = false; ///< --version: print the version, nothing else is read
 };
 
 /// "256KiB" -> 262144. Units: B; K/KB (1000), Ki/KiB (1024), M/MB, Mi/MiB, G/GB, Gi/GiB,
-/// case-insensitive, optionally followed by "/s"; a bare number is bytes. A decimal
-/// fraction is allowed ("1.5MiB") and rounded down to whole bytes. Throws
+/// T/TB, Ti/TiB, case-insensitive, optionally followed by "/s"; a bare number is bytes. A
+/// decimal fraction is allowed ("1.5MiB") and rounded down to whole bytes. Throws
 /// std::invalid_argument (no option name: the caller adds it) for anything else, a negative
 /// number, or a value above INT64_MAX.
 std::uint64_t parse_size(std::string_view text);
 
-/// "10ms" -> 10'000'000 ns. Units: s, ms, us (also µs), ns; a unit is required. A decimal
+/// "10ms" -> 10'000'000 ns. Units: ns, us (also µs), ms, s; a unit is required. A decimal
 /// fraction is allowed ("1.5s"). Throws std::invalid_argument as parse_size does.
 std::chrono::nanoseconds parse_duration(std::string_view text);
 
 /// "localhost:8080", "127.0.0.1:8080" or "[::1]:8080" split into host and port. The port is
-/// a number; the host is checked only for its form (not empty, colons only in brackets):
-/// resolving it is I/O, done by the caller.
+/// a decimal number up to 65535 (leading zeros are allowed: 00080 is 80); the host is
+/// checked only for its form (not empty, colons only in brackets): resolving it is I/O,
+/// done by the caller.
 host_port parse_host_port(std::string_view text);
 
 /// Parses the arguments after the program name. Both "--rate 1MiB" and "--rate=1MiB" work.
-/// Throws option_error naming the bad argument: an unknown flag, a missing value, a bad
-/// unit or number, a zero rate, a tick not in (0, 24h], a malformed HOST:PORT, a missing
-/// --listen or --upstream.
+/// Throws option_error naming the bad argument: an unknown flag, one given twice, a missing
+/// value, a bad unit or number, a zero rate, a tick out of range, a burst smaller than a
+/// tick's worth, a malformed HOST:PORT, a missing --listen or --upstream.
 proxy_options parse_options(const std::vector<std::string>& args);
 
-/// Token buckets for `bytes_per_second` in both directions that hold `burst_ticks` ticks'
-/// worth: the bursts the proxy lets through are at most that long. The bucket's rate is a
-/// whole number of bytes (at least 1), so its tick is fitted to the nanosecond to keep the
-/// rate exact: close to `tick`, or longer where a tick's worth would be under one byte.
-/// Throws std::invalid_argument when the burst would be above INT64_MAX bytes.
-token_bucket_config bucket_config(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
-                                  std::uint64_t burst_ticks = 1);
+/// The shortest --tick accepted. A bucket hands out its tokens a tick's worth at a time (an
+/// operation short of them waits for half a tick's worth, a group shares a tick's worth
+/// among those waiting), so a shorter tick means more wake-ups and smaller writes for the
+/// same bytes: below a millisecond, the proxy's one thread spends most of its time waking
+/// up, and with many connections it falls behind the rate.
+inline constexpr std::chrono::nanoseconds min_tick = std::chrono::milliseconds(1);
+/// The longest --tick accepted: a day, as for token_bucket_config.
+inline constexpr std::chrono::nanoseconds max_tick = std::chrono::hours(24);
+/// The longest --delay: a minute.
+inline constexpr std::chrono::nanoseconds max_delay = std::chrono::seconds(60);
+/// The shortest --stats interval: a line per connection per interval is already a lot.
+inline constexpr std::chrono::nanoseconds min_stats = std::chrono::milliseconds(100);
 
-/// The burst of the --total group, in ticks. A group refills its waiting members a tick's
-/// worth at a time, when that much has accrued; with room for only one tick, every
-/// microsecond that the refill is served late would be tokens lost (a busy machine lost a
-/// quarter of the rate that way). A second tick of room keeps them.
-inline constexpr std::uint64_t group_burst_ticks = 2;
+/// How long a default burst lets a bucket go unserved before it is full and tokens are
+/// lost. The wake-ups of a busy thread on a loaded machine come late by milliseconds; a
+/// bucket that holds only a tick or two loses what accrues meanwhile, and the shorter the
+/// tick, the more of the rate that is.
+inline constexpr std::chrono::nanoseconds default_burst_time = std::chrono::milliseconds(50);
+
+/// The token bucket of one direction of one limit, as the proxy builds it from a rate in
+/// bytes per second, --tick and --burst: a whole number of bytes per tick (at least one),
+/// with the tick fitted to the nanosecond so that the rate stays exact (256 KiB/s at 10 ms
+/// is 2621 bytes every 9'998'322 ns), and a burst of `burst` bytes or, without it, the
+/// larger of two ticks' worth and default_burst_time's worth.
+struct bucket_shape {
+  std::uint64_t per_tick = 0; ///< bytes a tick
+  std::uint64_t burst = 0;    ///< bytes the bucket holds, >= per_tick
+  std::chrono::nanoseconds tick{};
+};
+
+/// Throws std::invalid_argument (no option name) when the rate is too large for the tick,
+/// or `burst` is under a tick's worth.
+bucket_shape shape_bucket(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
+                          std::optional<std::uint64_t> burst = std::nullopt);
+
+/// A token_bucket_config that limits writes only, with `shape`. The proxy shapes each
+/// direction where it is written: down on the client's socket, up on the upstream's.
+token_bucket_config write_limit(const bucket_shape& shape);
 
 /// The usage text, ending in a newline.
 std::string usage();
 
-/// 262144 -> "256.0 KiB" (binary units, one decimal; bytes below 1 KiB as "512 B").
+/// 262144 -> "256.0 KiB" (binary units up to TiB, one decimal; bytes below 1 KiB as
+/// "512 B"), in the units parse_size accepts.
 std::string format_bytes(double bytes);
+
+/// 10'000'000 ns -> "10ms": the largest of ns, us, ms, s that keeps it whole.
+std::string format_duration(std::chrono::nanoseconds d);
 
 } // namespace sluice::proxy
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs sluice-proxy on loopback between clients (curl, or proxy_test_peer) and an upstream
 # (proxy_test_peer), and checks what comes out. Called by CTest:
-#   proxy_test.sh PROXY PEER args|names|halfclose|stop|rate|fair
+#   proxy_test.sh PROXY PEER CHECK     (the checks are the cases at the end)
 # Every port is chosen by the kernel (port 0) and read back from the programs' first line;
 # every wait is bounded; the trap ends whatever was started.
 set -euo pipefail
@@ -24,28 +24,41 @@ fail() {
   exit 1
 }
 
-# Waits (10 s at most) until file $1 has a line matching the regex $2.
+# Waits (10 s, or $3 s, at most) until file $1 has a line matching the regex $2.
 wait_for_line() {
-  timeout 10 bash -c "until grep -qE '$2' '$1'; do sleep 0.05; done" ||
+  timeout "${3:-10}" bash -c "until grep -qE '$2' '$1'; do sleep 0.05; done" ||
     fail "no line matching '$2' in $1"
 }
 
+# Every log line starts with its time, ISO 8601 in UTC: "2024-05-01T12:34:56.789Z ".
+ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z '
+
+# The port of a "listening on" line.
+listen_port() { sed -nE 's/.*listening on .*:([0-9]+), upstream .*/\1/p' | head -n1; }
+
+# Each output file is emptied before its program starts, so that a wait for its first line
+# cannot see the line of the one before.
 start_upstream() { # peer mode...
-  "$peer" "$@" >"$work/upstream.out" 2>"$work/upstream.err" &
+  : >"$work/upstream.out"
+  "$peer" "$@" >>"$work/upstream.out" 2>"$work/upstream.err" &
   pids+=($!)
   wait_for_line "$work/upstream.out" '^port [0-9]+$'
   upstream_port=$(sed -nE 's/^port ([0-9]+)$/\1/p' "$work/upstream.out" | head -n1)
 }
 
 # Proxy options beyond --listen and --upstream; their hosts are $listen_host and
-# $upstream_host, 127.0.0.1 unless set.
+# $upstream_host, 127.0.0.1 unless set; $fd_limit, if set, is its ulimit -n.
 start_proxy() {
-  "$proxy" --listen "${listen_host:-127.0.0.1}:0" --upstream "${upstream_host:-127.0.0.1}:$upstream_port" \
-    "$@" >"$work/proxy.out" 2>"$work/proxy.err" &
+  : >"$work/proxy.out"
+  (
+    [[ -z ${fd_limit:-} ]] || ulimit -n "$fd_limit"
+    exec "$proxy" --listen "${listen_host:-127.0.0.1}:0" \
+      --upstream "${upstream_host:-127.0.0.1}:$upstream_port" "$@"
+  ) >>"$work/proxy.out" 2>"$work/proxy.err" &
   proxy_pid=$!
   pids+=("$proxy_pid")
-  wait_for_line "$work/proxy.out" '^listening on '
-  proxy_port=$(sed -nE 's/^listening on .*:([0-9]+), upstream .*/\1/p' "$work/proxy.out" | head -n1)
+  wait_for_line "$work/proxy.out" "(^${ts}|\"message\":\")listening on " # text or JSON
+  proxy_port=$(listen_port <"$work/proxy.out")
   [[ -n $proxy_port ]] || fail "no port in the 'listening on' line"
 }
 
@@ -56,7 +69,7 @@ stop_proxy() {
   local rc=0
   wait "$proxy_pid" || rc=$?
   [[ $rc -eq 0 ]] || fail "the proxy exited with $rc after SIGTERM"
-  grep -q '^stopping (signal 15)' "$work/proxy.out" || fail "no 'stopping' line"
+  grep -qE "^${ts}stopping \(signal 15\)" "$work/proxy.out" || fail "no 'stopping' line"
 }
 
 # Downloads $1 bytes through the proxy; prints "bytes_per_second bytes".
@@ -94,6 +107,19 @@ args)
   expect_bad --total "${ok[@]}" --total -5KiB
   expect_bad --tick "${ok[@]}" --tick 10
   expect_bad --stats "${ok[@]}" --stats 0s
+  expect_bad --stats "${ok[@]}" --stats 1ns
+  expect_bad --tick "${ok[@]}" --tick 1us
+  grep -qF "must be at least 1ms, the smallest tick that works" "$work/args.err" ||
+    fail "--tick 1us: the message does not name the smallest tick that works"
+  expect_bad --rate "${ok[@]}" --rate 1K --rate 2K
+  expect_bad --burst "${ok[@]}" --rate 1MiB --burst 1KiB
+  expect_bad --rate-down "${ok[@]}" --rate-down 0
+  expect_bad --total-up "${ok[@]}" --total-up 5XB
+  expect_bad --max-connections "${ok[@]}" --max-connections 0
+  expect_bad --log-format "${ok[@]}" --log-format yaml
+  expect_bad --delay "${ok[@]}" --delay 0ms
+  expect_bad --jitter "${ok[@]}" --jitter 10ms
+  expect_bad --jitter "${ok[@]}" --delay 10ms --jitter 20ms
   expect_bad --listen --listen :80 --upstream 127.0.0.1:9
   expect_bad --listen --listen '[::1' --upstream 127.0.0.1:9
   expect_bad --upstream --listen 127.0.0.1:0 --upstream 127.0.0.1
@@ -108,7 +134,9 @@ args)
   rc=0
   "$proxy" --help >"$work/help.out" 2>&1 || rc=$?
   { [[ $rc -eq 0 ]] && grep -q '^usage: sluice-proxy' "$work/help.out"; } || fail "--help: exit $rc"
-  echo "bad arguments: exit 2 and named; --help: exit 0"
+  "$proxy" --version >"$work/version.out" 2>&1 || fail "--version: exit $?"
+  grep -qE '^sluice-proxy [0-9]+\.[0-9]+\.[0-9]+$' "$work/version.out" || fail "--version: $(cat "$work/version.out")"
+  echo "bad arguments: exit 2 and named; --help and --version: exit 0"
   ;;
 
 names)
@@ -116,7 +144,7 @@ names)
   need_curl
   start_upstream http 100000
   listen_host=localhost upstream_host=localhost start_proxy
-  grep -qE "^listening on .*, upstream localhost:$upstream_port[ ,]" "$work/proxy.out" ||
+  grep -qE "^${ts}listening on .*, upstream localhost:$upstream_port[ ,]" "$work/proxy.out" ||
     fail "the 'listening on' line does not name the upstream localhost:$upstream_port"
   size=$(timeout 30 curl --noproxy '*' -sS --max-time 25 -o "$work/body" -w '%{size_download}' \
     "http://localhost:$proxy_port/") || fail "curl through the proxy failed"
@@ -124,7 +152,7 @@ names)
     fail "downloaded $size bytes, not 100000"
   [[ -z $(tr -d x <"$work/body") ]] || fail "the body is not the upstream's (all 'x')"
   stop_proxy
-  grep -qE '^closed #1 .*down 97\.[0-9] KiB in' "$work/proxy.out" || fail "no close line"
+  grep -qE "^${ts}closed #1 .*down 97\.[0-9] KiB in" "$work/proxy.out" || fail "no close line"
   cat "$work/proxy.out"
   ;;
 
@@ -135,7 +163,7 @@ halfclose)
   start_proxy --rate 1MiB
   timeout 10 "$peer" half-close-client "$proxy_port" 100000 || fail "half-close did not get through"
   stop_proxy
-  grep -qE '^closed #1 .*up 97.7 KiB, down 97.7 KiB' "$work/proxy.out" || fail "no close line"
+  grep -qE "^${ts}closed #1 .*up 97.7 KiB, down 97.7 KiB" "$work/proxy.out" || fail "no close line"
   ;;
 
 stop)
@@ -149,10 +177,9 @@ stop)
     timeout 20 curl --noproxy '*' -s -o /dev/null "http://127.0.0.1:$proxy_port/" &
     pids+=($!)
   done
-  wait_for_line "$work/proxy.out" '^listening'
-  sleep 1
+  wait_for_line "$work/proxy.out" "^${ts}stats: 2 connections \\| #1 down [1-9]"
   stop_proxy
-  [[ $(grep -c '^closed #' "$work/proxy.out") -eq 2 ]] || fail "not 2 close lines"
+  [[ $(grep -cE "^${ts}closed #.*: stopped$" "$work/proxy.out") -eq 2 ]] || fail "not 2 close lines"
   cat "$work/proxy.out"
   refused_port=$upstream_port
   kill "${pids[0]}" # the upstream
@@ -160,7 +187,7 @@ stop)
   upstream_port=$refused_port
   start_proxy
   timeout 10 curl --noproxy '*' -s -o /dev/null "http://127.0.0.1:$proxy_port/" || true
-  wait_for_line "$work/proxy.out" "^#1 127\\.0\\.0\\.1:[0-9]+: upstream 127\\.0\\.0\\.1:$refused_port: "
+  wait_for_line "$work/proxy.out" "^${ts}#1 127\\.0\\.0\\.1:[0-9]+: upstream 127\\.0\\.0\\.1:$refused_port: Connection refused"
   stop_proxy
   cat "$work/proxy.out"
   ;;
@@ -176,7 +203,7 @@ rate)
   # 0.6x..1.3x of 204800 B/s; the first tick's burst (2 KiB) is far inside that.
   within "$speed" 122880 266240 || fail "rate $speed B/s is not about 204800 B/s"
   stop_proxy
-  grep -qE '^closed #1 127\.0\.0\.1:[0-9]+: up .*, down 58[56]\.[0-9] KiB in' "$work/proxy.out" ||
+  grep -qE "^${ts}closed #1 127\.0\.0\.1:[0-9]+: up .*, down 58[56]\.[0-9] KiB in" "$work/proxy.out" ||
     fail "no close line for the download"
   ;;
 
@@ -200,10 +227,278 @@ fair)
   done
   echo "sum: $sum B/s ($(awk -v s="$sum" 'BEGIN{printf "%.1f", s/1024}') KiB/s)"
   within "$sum" 230400 399360 || fail "the sum $sum B/s is not about 307200"
-  grep -qE '^stats: 3 connections \| #1 down .* \| total down .* \(limit 300\.0 KiB/s\)$' \
+  grep -qE "^${ts}stats: 3 connections \| #1 down .* \| total down .* \(limit 300\.0 KiB/s\)$" \
     "$work/proxy.out" || fail "no stats line with 3 connections"
   stop_proxy
-  [[ $(grep -c '^closed #' "$work/proxy.out") -eq 3 ]] || fail "not 3 close lines"
+  [[ $(grep -cE "^${ts}closed #" "$work/proxy.out") -eq 3 ]] || fail "not 3 close lines"
+  ;;
+
+daemon)
+  # Every log line has its timestamp; --log-format json makes each an object; SIGHUP is
+  # logged and ignored (the proxy goes on serving).
+  start_upstream http 1000
+  start_proxy
+  [[ $("$peer" download "$proxy_port") == eof\ 1* ]] || fail "the download through the proxy failed"
+  wait_for_line "$work/proxy.out" "^${ts}closed #1 "
+  kill -HUP "$proxy_pid"
+  wait_for_line "$work/proxy.out" "^${ts}SIGHUP ignored"
+  [[ $("$peer" download "$proxy_port") == eof\ 1* ]] || fail "no download after SIGHUP"
+  wait_for_line "$work/proxy.out" "^${ts}closed #2 "
+  stop_proxy
+  bad=$(grep -cvE "^${ts}" "$work/proxy.out" || true)
+  [[ $bad -eq 0 ]] || fail "$bad log lines without a timestamp"
+  cat "$work/proxy.out"
+  start_proxy --log-format json --rate-down 1MiB --stats 100ms
+  [[ $("$peer" download "$proxy_port") == eof\ 1* ]] || fail "the download through the proxy failed"
+  wait_for_line "$work/proxy.out" '"event":"closed"'
+  wait_for_line "$work/proxy.out" '"event":"stats"'
+  kill -HUP "$proxy_pid"
+  wait_for_line "$work/proxy.out" '"event":"sighup"'
+  kill -TERM "$proxy_pid"
+  timeout 5 tail --pid="$proxy_pid" -f /dev/null || fail "the proxy did not stop on SIGTERM"
+  "$peer" json-lines "$work/proxy.out" time event message || fail "not one JSON object a line"
+  for event in listening closed stats sighup stopping; do
+    grep -q "\"event\":\"$event\"" "$work/proxy.out" || fail "no $event event"
+  done
+  grep -qE '"rate_down":1048576,"rate_up":null' "$work/proxy.out" || fail "no rates in the listening event"
+  grep -qE '"event":"closed",.*"down_bytes":1[0-9]{3},.*"end":"eof"' "$work/proxy.out" ||
+    fail "the closed event lacks its fields"
+  head -n2 "$work/proxy.out"
+  ;;
+
+sigpipe)
+  # The reader of the proxy's stdout goes away (sluice-proxy ... | head -n1): the lines
+  # after are lost, the proxy and its connections are not.
+  start_upstream http 100000
+  mkfifo "$work/stdout.fifo"
+  "$proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream_port" --rate 10MiB \
+    >"$work/stdout.fifo" 2>"$work/proxy.err" &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  head -n1 <"$work/stdout.fifo" >"$work/proxy.out" # then the pipe has no reader
+  proxy_port=$(listen_port <"$work/proxy.out")
+  [[ -n $proxy_port ]] || fail "no 'listening on' line"
+  timeout 30 "$peer" sequential "$proxy_port" 20 100000 || fail "downloads failed once stdout was gone"
+  kill -0 "$proxy_pid" 2>/dev/null || fail "the proxy died when its stdout's reader went"
+  kill -TERM "$proxy_pid"
+  timeout 5 tail --pid="$proxy_pid" -f /dev/null || fail "the proxy did not stop on SIGTERM"
+  rc=0
+  wait "$proxy_pid" || rc=$?
+  [[ $rc -eq 0 ]] || fail "the proxy exited with $rc"
+  grep -qE '^sluice-proxy: 2[01] log lines dropped: stdout was closed$' "$work/proxy.err" ||
+    fail "stderr does not count the lines lost: $(cat "$work/proxy.err")"
+  cat "$work/proxy.err"
+  ;;
+
+logstall)
+  # Nobody reads the proxy's stdout (a full pipe): the proxy goes on serving, queues what
+  # it can, drops and counts the rest, and says how many once the pipe is read again.
+  start_upstream http 10
+  mkfifo "$work/stdout.fifo"
+  "$proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream_port" --log-format json \
+    >"$work/stdout.fifo" 2>"$work/proxy.err" &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  exec 3<"$work/stdout.fifo"
+  read -r first <&3
+  proxy_port=$(sed -nE 's/.*"listen":"127\.0\.0\.1:([0-9]+)".*/\1/p' <<<"$first")
+  [[ -n $proxy_port ]] || fail "no \"listen\" in the first line: $first"
+  # 1500 lines of about 250 bytes: more than the pipe (64 KiB) and the queue (256 KiB) hold.
+  timeout 60 "$peer" sequential "$proxy_port" 1500 10 ||
+    fail "the proxy stopped serving while its stdout was full"
+  cat <&3 >"$work/proxy.out" &
+  reader=$!
+  pids+=("$reader")
+  exec 3<&-
+  wait_for_line "$work/proxy.out" '"event":"log_dropped"'
+  kill -TERM "$proxy_pid"
+  timeout 5 tail --pid="$proxy_pid" -f /dev/null || fail "the proxy did not stop on SIGTERM"
+  timeout 5 tail --pid="$reader" -f /dev/null || fail "stdout did not end with the proxy"
+  grep -q '"event":"stopping"' "$work/proxy.out" || fail "no stopping line"
+  dropped=$(awk -F'"dropped":' '/"event":"log_dropped"/ { n += $2 + 0 } END { print n + 0 }' "$work/proxy.out")
+  closed=$(grep -c '"event":"closed"' "$work/proxy.out")
+  echo "1500 connections: $closed closed lines written, $dropped dropped and counted"
+  [[ $dropped -gt 0 && $((closed + dropped)) -eq 1500 ]] ||
+    fail "$closed written and $dropped dropped is not 1500"
+  ;;
+
+reset)
+  # A reset reaches the other side as a reset, not as a clean end of stream: the upstream's
+  # to the client, then the client's to the upstream.
+  start_upstream reset-after 5000000
+  start_proxy
+  result=$("$peer" download "$proxy_port" | head -n1)
+  echo "upstream reset after 5000000 bytes; the client: $result"
+  [[ $result == reset* ]] || fail "the client saw '$result', not a reset"
+  wait_for_line "$work/proxy.out" "^${ts}closed #1 .*: upstream reset$"
+  stop_proxy
+  kill "${pids[0]}"
+  start_upstream count
+  start_proxy
+  "$peer" reset-client "$proxy_port" 100000
+  wait_for_line "$work/upstream.out" '^(eof|reset|.*) after [0-9]+$'
+  cat "$work/upstream.out"
+  grep -qE '^reset after [0-9]+$' "$work/upstream.out" || fail "the upstream did not see a reset"
+  wait_for_line "$work/proxy.out" "^${ts}closed #1 .*: client reset$"
+  stop_proxy
+  ;;
+
+ticks)
+  # The smallest tick accepted gives the whole rate (99% or more), alone and in a group.
+  start_upstream http 2097152
+  start_proxy --rate 1MiB --tick 1ms
+  # Timed from the first byte: how long the connection took to set up is not the shaping's.
+  read -r end bytes secs first < <("$peer" download "$proxy_port")
+  [[ $end == eof ]] || fail "the download ended with $end"
+  rate=$(awk -v b="$bytes" -v s="$secs" -v f="$first" 'BEGIN { printf "%.0f", b / (s - f) }')
+  echo "--rate 1MiB --tick 1ms: $rate B/s ($(awk -v r="$rate" 'BEGIN { printf "%.2f", r / 10485.76 }')%)"
+  within "$rate" 1038090 1069548 || fail "$rate B/s is not 99-102% of 1048576"
+  stop_proxy
+  kill "${pids[0]}"
+  start_upstream http 524288
+  start_proxy --total 1MiB --tick 1ms
+  "$peer" downloads "$proxy_port" 4 >"$work/downloads.out" || fail "a download failed"
+  rate=$(awk '/^eof/ { b += $2; if (!n++ || $4 < f) f = $4; if ($3 > e) e = $3 }
+              END { printf "%.0f", b / (e - f) }' "$work/downloads.out")
+  echo "4 under --total 1MiB --tick 1ms: $rate B/s ($(awk -v r="$rate" 'BEGIN { printf "%.2f", r / 10485.76 }')%)"
+  # The group is made at start and holds its burst (50 ms, 2.5% of 2 s) when they begin.
+  within "$rate" 1038090 1090519 || fail "$rate B/s is not 99-104% of 1048576"
+  stop_proxy
+  ;;
+
+directions)
+  # --rate-down and --total-up limit each direction alone: a download at 400 KiB/s, then
+  # an upload at 100 KiB/s through the same limits.
+  start_upstream http 614400
+  start_proxy --rate-down 400KiB --total-up 100KiB
+  read -r end bytes secs first < <("$peer" download "$proxy_port")
+  [[ $end == eof ]] || fail "the download ended with $end"
+  down=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.0f", b / s }')
+  echo "--rate-down 400KiB: $down B/s down"
+  within "$down" 368640 430080 || fail "download at $down B/s, not about 409600"
+  stop_proxy
+  kill "${pids[0]}"
+  start_upstream count
+  start_proxy --rate-down 400KiB --total-up 100KiB
+  read -r end bytes secs first < <("$peer" upload "$proxy_port" 153600)
+  [[ $end == eof ]] || fail "the upload ended with $end"
+  up=$(awk -v b="$bytes" -v s="$secs" 'BEGIN { printf "%.0f", b / s }')
+  echo "--total-up 100KiB: $up B/s up"
+  within "$up" 92160 112640 || fail "upload at $up B/s, not about 102400"
+  wait_for_line "$work/upstream.out" '^eof after 153600$'
+  stop_proxy
+  ;;
+
+burst)
+  # A connection idle for a second holds --burst (here a second's worth) and sends it at
+  # once; without --burst it holds 50 ms' worth, so the same download takes twice as long.
+  start_upstream http 409600
+  start_proxy --rate 200KiB --burst 200KiB
+  read -r end bytes secs first < <("$peer" download "$proxy_port" 1000)
+  [[ $end == eof ]] || fail "the download ended with $end"
+  echo "--burst 200KiB, after a second idle: 400 KiB in $secs s"
+  within "$secs" 0.8 1.3 || fail "took $secs s, not about 1 s"
+  stop_proxy
+  start_proxy --rate 200KiB
+  read -r end bytes secs first < <("$peer" download "$proxy_port" 1000)
+  echo "default burst, after a second idle: 400 KiB in $secs s"
+  within "$secs" 1.8 2.4 || fail "took $secs s, not about 2 s"
+  stop_proxy
+  ;;
+
+maxconn)
+  # --max-connections 2: four downloads of a second each; two wait in the backlog, so the
+  # last end after about two seconds, and all complete.
+  start_upstream http 204800
+  start_proxy --rate 200KiB --max-connections 2
+  grep -qE "^${ts}listening on .*, at most 2 connections$" "$work/proxy.out" || fail "no limit in the first line"
+  "$peer" downloads "$proxy_port" 4 >"$work/downloads.out" || fail "a download failed"
+  cat "$work/downloads.out"
+  sort -k3 -n "$work/downloads.out" | awk '/^eof/ { t[++n] = $3 } END { exit !(n == 4 && t[2] < 1.5 && t[3] > 1.7) }' ||
+    fail "not two at a time"
+  stop_proxy
+  ;;
+
+fds)
+  # Fewer descriptors than connections: the proxy takes what fits (two descriptors each,
+  # and some spare) and leaves the others in the backlog until some close. Nothing fails,
+  # and the process never runs out (a sanitizer could not even check its reports then).
+  start_upstream http 100000
+  fd_limit=64 start_proxy --rate 200KiB
+  max=$(sed -nE 's/.*, at most ([0-9]+) connections \(file descriptors\)$/\1/p' "$work/proxy.out")
+  [[ -n $max && $max -ge 5 && $max -le 30 ]] || fail "no or a strange limit: $(head -n1 "$work/proxy.out")"
+  timeout 30 "$peer" downloads "$proxy_port" $((max * 3)) >"$work/downloads.out" ||
+    fail "downloads failed: $(grep -v '^eof' "$work/downloads.out" | head -n3)"
+  echo "$((max * 3)) downloads through a proxy with 64 descriptors (at most $max connections at once)"
+  ! grep -E "^${ts}accept: |: upstream 127\.0\.0\.1:[0-9]+: " "$work/proxy.out" ||
+    fail "an accept or an upstream connect failed"
+  stop_proxy
+  ;;
+
+delay)
+  # --delay 100ms adds 100 ms to a round trip (half each way), --jitter 40ms spreads it
+  # over 60-140 ms, and bytes keep their order through both.
+  start_upstream echo
+  start_proxy
+  read -r _ _ _ _ base _ < <("$peer" ping "$proxy_port" 5)
+  stop_proxy
+  start_proxy --delay 100ms
+  read -r _ _ min _ median _ max < <("$peer" ping "$proxy_port" 10)
+  echo "--delay 100ms: round trips of $min-$max ms (median $median; $base without)"
+  added=$(awk -v m="$median" -v b="$base" 'BEGIN { print m - b }')
+  within "$added" 98 110 || fail "the delay added $added ms, not 100"
+  within "$max" 98 "$(awk -v b="$base" 'BEGIN { print b + 115 }')" || fail "a round trip took $max ms"
+  timeout 10 "$peer" half-close-client "$proxy_port" 300000 || fail "bytes were lost or reordered"
+  stop_proxy
+  start_proxy --delay 100ms --jitter 40ms
+  read -r _ _ min _ median _ max < <("$peer" ping "$proxy_port" 20)
+  echo "--delay 100ms --jitter 40ms: round trips of $min-$max ms (median $median)"
+  within "$min" 58 "$max" || fail "a round trip of $min ms"
+  within "$max" "$min" "$(awk -v b="$base" 'BEGIN { print b + 150 }')" || fail "a round trip of $max ms"
+  awk -v a="$min" -v b="$max" 'BEGIN { exit !(b - a > 10) }' || fail "no jitter: $min-$max ms"
+  timeout 10 "$peer" half-close-client "$proxy_port" 300000 || fail "bytes were lost or reordered"
+  stop_proxy
+  ;;
+
+emfile)
+  # Not under sanitizers: descriptors taken away from the running proxy (prlimit), so that
+  # an upstream socket, then an accept, fails with EMFILE. Each is logged as what it is,
+  # the client is reset, and once descriptors are back, connections work again. (With no
+  # descriptor free, UBSan's own checks fail: it needs a pipe to read memory safely, and
+  # reports a valid object as having an invalid vptr.)
+  command -v prlimit >/dev/null || { echo "prlimit is missing (util-linux)"; exit 77; }
+  start_upstream http 1000
+  start_proxy
+  # The lowest two descriptors free: a limit of the second leaves room for one.
+  read -r first_free second_free < <(ls "/proc/$proxy_pid/fd" |
+    awk '{ used[$1] = 1 } END { for (i = 0; n < 2; ++i) if (!(i in used)) free[++n] = i; print free[1], free[2] }')
+  prlimit --pid "$proxy_pid" --nofile="$second_free": # the soft limit: room for the accepted socket only
+  result=$("$peer" download "$proxy_port" | head -n1)
+  [[ $result == reset* ]] || fail "the client saw '$result', not a reset"
+  wait_for_line "$work/proxy.out" "^${ts}#1 127\\.0\\.0\\.1:[0-9]+: upstream 127\\.0\\.0\\.1:$upstream_port: Too many open files$"
+  prlimit --pid "$proxy_pid" --nofile="$first_free": # no room at all
+  "$peer" download "$proxy_port" >"$work/waiting.out" &
+  waiting=$!
+  pids+=("$waiting")
+  wait_for_line "$work/proxy.out" "^${ts}accept: Too many open files \\([0-9]+ failures?; retrying every 100ms\\)$"
+  prlimit --pid "$proxy_pid" --nofile=1024:
+  wait "$waiting" || true
+  [[ $(head -n1 "$work/waiting.out") == eof\ 1* ]] || fail "the waiting connection did not complete: $(cat "$work/waiting.out")"
+  stop_proxy
+  cat "$work/proxy.out"
+  ;;
+
+accept)
+  # Release only (1500 connections): with 1500 unlimited downloads running, new
+  # connections are accepted at once and get their first byte within a second.
+  start_upstream http 1000000000000000
+  start_proxy
+  "$peer" load "$proxy_port" 1500 >"$work/load.out" 2>&1 &
+  pids+=($!)
+  wait_for_line "$work/load.out" '^loaded 1500$' 60
+  for i in 1 2 3; do
+    "$peer" first-byte "$proxy_port" 20 1.0 || fail "a new connection waited over 1 s"
+  done
   ;;
 
 *)
