@@ -12,9 +12,7 @@
 #include <string>
 
 namespace net = boost::asio;
-using boost::system::error_code;
 using sluice::flush_mode;
-using namespace std::chrono_literals;
 
 using namespace sluice_test;
 

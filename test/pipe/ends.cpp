@@ -15,9 +15,6 @@
 #include <utility>
 
 namespace net = boost::asio;
-using boost::system::error_code;
-using sluice::flush_mode;
-using namespace std::chrono_literals;
 
 using namespace sluice_test;
 

@@ -23,10 +23,7 @@
 #include <utility>
 
 namespace net = boost::asio;
-using boost::system::error_code;
-using net::ip::tcp;
 using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
 
 using namespace sluice_test;
 

@@ -25,7 +25,6 @@ namespace net = boost::asio;
 using boost::system::error_code;
 using net::ip::tcp;
 using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
 
 using namespace sluice_test;
 

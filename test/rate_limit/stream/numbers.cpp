@@ -8,7 +8,6 @@
 
 #include <boost/asio.hpp>
 
-#include <sluice_test/pattern.hpp>
 #include <sluice_test/rate_limit.hpp>
 #include <sluice_test/support.hpp>
 
@@ -18,10 +17,7 @@
 #include <stdexcept>
 
 namespace net = boost::asio;
-using boost::system::error_code;
-using net::ip::tcp;
 using namespace std::chrono_literals;
-using clock_type = std::chrono::steady_clock;
 
 using namespace sluice_test;
 

@@ -19,7 +19,6 @@
 #include <utility>
 
 namespace net = boost::asio;
-using boost::system::error_code;
 using net::ip::tcp;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;

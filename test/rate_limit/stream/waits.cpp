@@ -19,7 +19,6 @@
 
 namespace net = boost::asio;
 using boost::system::error_code;
-using net::ip::tcp;
 using namespace std::chrono_literals;
 
 using namespace sluice_test;
