@@ -90,8 +90,12 @@ public:
   void deliver(Handler&& handler, const boost::system::error_code& ec, std::size_t n) && {
     std::visit(
         [&](auto& work) {
-          auto tracked = std::move(work); // released once the result is queued
-          detail::deliver(tracked, std::forward<Handler>(handler), ec, n);
+          // Queued through an untracked copy: a tracked one would count the work again
+          // for as long as the copy lives, two more atomic operations for nothing. The
+          // queued result counts as work itself, so it is safe to release ours after.
+          auto tracked = std::move(work);
+          detail::deliver(net::prefer(tracked, net::execution::outstanding_work.untracked),
+                          std::forward<Handler>(handler), ec, n);
         },
         work_);
   }
