@@ -149,7 +149,7 @@ struct rate_limited_stream<Stream>::transfer_op {
       if (slot.is_connected())
         slot.template emplace<detail::parked_canceller>(op.state, detail::index(D), serial);
       return detail::parked_op_impl<detail::parked_op, Self, executor_type>::make(
-          self, op.state->next.get_executor());
+          self, detail::resolved_executor(op.state->next.get_executor()));
     }
 
     Self& self;

@@ -48,6 +48,16 @@ inline net::io_context* io_context_of(const net::any_io_executor& ex) {
   return nullptr;
 }
 
+/// ...and of any other executor: an io_context's own executors are known by their type.
+template <class Executor>
+net::io_context* io_context_of(const Executor& ex) {
+  if constexpr (std::is_same_v<Executor, io_executor> ||
+                std::is_same_v<Executor, tracked_io_executor>)
+    return &ex.context();
+  else
+    return nullptr;
+}
+
 /// Delivers a result to a handler, never inline. Deferred rather than posted: when the
 /// caller runs on the handler's io_context, Asio queues it on the thread's private queue
 /// without taking the scheduler's lock, as it does for its own completions.
@@ -56,11 +66,10 @@ void deliver(const Executor& ex, Handler&& handler, const boost::system::error_c
              std::size_t n) {
   if constexpr (std::is_same_v<Executor, net::any_io_executor>) {
     // An any_io_executor wraps the handler twice (two type erasures, two allocations).
-    // It nearly always holds an io_context's executor: then go to that directly.
-    if (auto* io = ex.template target<io_executor>())
-      return deliver(*io, std::forward<Handler>(handler), ec, n);
-    if (auto* io = ex.template target<tracked_io_executor>())
-      return deliver(*io, std::forward<Handler>(handler), ec, n);
+    // It nearly always holds an io_context's executor: then go to that directly (untracked:
+    // the queued handler counts as work itself).
+    if (auto* io = io_context_of(ex))
+      return deliver(io->get_executor(), std::forward<Handler>(handler), ec, n);
   } else if constexpr (std::is_same_v<net::associated_executor_t<std::decay_t<Handler>>,
                                       net::any_io_executor> &&
                        requires { ex.context(); }) {
@@ -84,7 +93,14 @@ class work_tracker {
   static constexpr bool erased = std::is_same_v<Executor, net::any_io_executor>;
 
 public:
+  /// Whether the work may be an io_context's own.
+  static constexpr bool may_run_on_io_context =
+      erased || std::is_same_v<tracked_t<Executor>, tracked_io_executor>;
+
   explicit work_tracker(const Executor& ex) : work_(track(ex)) {}
+  /// Work on `io`, which `Executor` is known to run on.
+  explicit work_tracker(net::io_context& io) requires may_run_on_io_context
+      : work_(std::in_place_index<0>, track(io)) {}
 
   template <class Handler>
   void deliver(Handler&& handler, const boost::system::error_code& ec, std::size_t n) && {
@@ -102,15 +118,18 @@ public:
 
 private:
   using work_type =
-      std::conditional_t<erased, std::variant<tracked_t<io_executor>, tracked_t<Executor>>,
+      std::conditional_t<erased, std::variant<tracked_io_executor, tracked_t<Executor>>,
                          std::variant<tracked_t<Executor>>>;
 
   static work_type track(const Executor& ex) {
-    if constexpr (erased)
+    if constexpr (may_run_on_io_context)
       if (auto* io = io_context_of(ex))
-        return work_type(std::in_place_index<0>,
-                         net::prefer(io->get_executor(), net::execution::outstanding_work.tracked));
-    return net::prefer(ex, net::execution::outstanding_work.tracked);
+        return work_type(std::in_place_index<0>, track(*io));
+    return work_type(net::prefer(ex, net::execution::outstanding_work.tracked));
+  }
+
+  static tracked_io_executor track(net::io_context& io) {
+    return net::prefer(io.get_executor(), net::execution::outstanding_work.tracked);
   }
 
   work_type work_;
