@@ -90,9 +90,14 @@ std::int64_t group_state::grant_now(direction d, group_member& m, std::int64_t w
   if (!queues_[i].empty())
     return 0;
   std::int64_t tokens = buckets_[i].tokens(now);
-  if (tokens <= 0 || tokens < std::min(want, quantum(d)))
-    return 0;
-  std::int64_t granted = std::min(want, fair_share(d, tokens));
+  std::int64_t granted = want;
+  // With tokens enough for every member to take as much, the share is all it wants: the
+  // usual case of a limit that does not bind, known without a division.
+  if (int128(want) * std::max<std::size_t>(1, size_) > tokens) {
+    if (tokens <= 0 || tokens < std::min(want, quantum(d)))
+      return 0;
+    granted = std::min(want, fair_share(d, tokens));
+  }
   buckets_[i].take(granted, now);
   return granted;
 }
