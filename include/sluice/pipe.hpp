@@ -68,7 +68,7 @@ public:
   /// Closes this end (see close()).
   ~basic_pipe();
 
-  executor_type get_executor() const noexcept { return executor_; }
+  executor_type get_executor() const noexcept { return executor_.executor; }
   lowest_layer_type& lowest_layer() noexcept { return *this; }
   const lowest_layer_type& lowest_layer() const noexcept { return *this; }
 
@@ -122,7 +122,7 @@ private:
   template <detail::direction D, class Handler>
   void start(const detail::buffer_pieces<detail::buffer_for<D>>& buffers, Handler&& handler);
 
-  Executor executor_;
+  detail::resolved_executor<Executor> executor_;
   std::shared_ptr<detail::pipe_state> state_; // null once closed or moved from
   int side_ = 0;
 };

@@ -90,21 +90,30 @@ std::int64_t group_state::grant_now(direction d, group_member& m, std::int64_t w
   if (!queues_[i].empty())
     return 0;
   std::int64_t tokens = buckets_[i].tokens(now);
-  if (tokens <= 0 || tokens < std::min(want, quantum(d)))
-    return 0;
-  std::int64_t granted = std::min(want, fair_share(d, tokens));
+  std::int64_t granted = want;
+  // With tokens enough for every member to take as much, the share is all it wants: the
+  // usual case of a limit that does not bind, known without a division.
+  if (int128(want) * std::max<std::size_t>(1, size_) > tokens) {
+    if (tokens <= 0 || tokens < std::min(want, quantum(d)))
+      return 0;
+    granted = std::min(want, fair_share(d, tokens));
+  }
   buckets_[i].take(granted, now);
   return granted;
 }
 
 std::int64_t group_state::take(direction d, group_member& m, std::int64_t want,
-                               std::uint64_t serial, op_factory<parked_op>* factory) {
+                               std::uint64_t serial, op_factory<parked_op>* factory,
+                               clock_reading& reading) {
   ready_list done;
   std::lock_guard lock(mutex_);
-  const auto now = clock_.now();
+  const int i = index(d);
+  // An unlimited bucket needs no time. The time may have been read before another member
+  // took tokens as of a later one: the bucket then counts from the later one, and nothing
+  // accrues twice.
+  const auto now = buckets_[i].limited() ? reading.of(clock_) : time_point{};
   if (std::int64_t granted = grant_now(d, m, want, now); granted > 0 || !factory)
     return granted;
-  const int i = index(d);
   group_wait& w = m.waits[i];
   w.op = factory->make(serial);
   w.op->serial = serial;
@@ -194,12 +203,13 @@ std::chrono::nanoseconds group_state::serve_if_due(direction d) {
 }
 
 void group_state::release(direction d, std::int64_t granted, std::int64_t moved) {
-  std::lock_guard lock(mutex_);
-  const auto now = clock_.now();
   const int i = index(d);
-  totals_[i] += static_cast<std::uint64_t>(moved);
-  if (owner_ && granted > moved)
-    buckets_[i].take(moved - granted, now);
+  totals_[i].fetch_add(static_cast<std::uint64_t>(moved), std::memory_order_relaxed);
+  if (granted <= moved)
+    return;
+  std::lock_guard lock(mutex_);
+  if (owner_)
+    buckets_[i].give_back(granted - moved);
 }
 
 void group_state::cancel_wait(direction d, group_member& m, std::uint64_t serial) {
@@ -275,13 +285,12 @@ void group_state::decrement(direction d, std::int64_t n) {
 }
 
 std::uint64_t group_state::total(direction d) {
-  std::lock_guard lock(mutex_);
-  return totals_[index(d)];
+  return totals_[index(d)].load(std::memory_order_relaxed);
 }
 
 void group_state::reset_totals() {
-  std::lock_guard lock(mutex_);
-  totals_ = {};
+  for (auto& total : totals_)
+    total.store(0, std::memory_order_relaxed);
 }
 
 void group_state::set_min_share(std::size_t bytes) {

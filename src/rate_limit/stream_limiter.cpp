@@ -30,8 +30,9 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
       std::min<std::size_t>(want, static_cast<std::size_t>(token_bucket::no_limit)));
   bytes = std::min(bytes, single_cap_[i]);
   ticket t;
+  clock_reading reading;
   if (token_bucket& bucket = buckets_[i]; bucket.limited()) {
-    const auto now = clock_->now();
+    const auto now = reading.of(*clock_);
     const std::int64_t tokens = bucket.tokens(now);
     const std::int64_t worth = std::max<std::int64_t>(1, bucket.per_tick() / 2);
     const std::int64_t wanted = added_[i] ? 1 : std::min(bytes, worth);
@@ -46,7 +47,7 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
     }
     added_[i] = false;
     bytes = std::min(bytes, tokens);
-    t.own = true;
+    t.own = ticket::own_charge::due; // if it waits for the group
   }
   if (group_) {
     // The group may complete the wait on another thread as soon as it is queued: the
@@ -66,10 +67,15 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
     std::optional<to_group> park;
     if (factory)
       park.emplace(*this, *factory, t);
-    std::int64_t granted = group_->take(d, member_, bytes, ++serial_, park ? &*park : nullptr);
+    std::int64_t granted =
+        group_->take(d, member_, bytes, ++serial_, park ? &*park : nullptr, reading);
     if (granted == 0)
       return {factory ? verdict::parked : verdict::wait, {}};
     bytes = granted;
+  }
+  if (t.own == ticket::own_charge::due) { // taken now, as the group's grant is
+    buckets_[i].take(bytes, reading.of(*clock_));
+    t.own = ticket::own_charge::taken;
   }
   t.bytes = static_cast<std::size_t>(bytes);
   return {verdict::go, std::move(t)};
@@ -77,12 +83,16 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
 
 void stream_limiter::settle(direction d, const ticket& t, std::size_t moved) {
   const auto n = static_cast<std::int64_t>(moved);
-  if (t.own) {
+  const auto granted = static_cast<std::int64_t>(t.bytes);
+  if (t.own == ticket::own_charge::due) {
     std::lock_guard lock(mutex_);
     buckets_[index(d)].take(n, clock_->now());
+  } else if (t.own == ticket::own_charge::taken && n < granted) {
+    std::lock_guard lock(mutex_);
+    buckets_[index(d)].give_back(granted - n);
   }
   if (t.group)
-    t.group->release(d, static_cast<std::int64_t>(t.bytes), n);
+    t.group->release(d, granted, n);
 }
 
 // Under the lock: `op` waits for `tokens` own tokens, due after `wait` of the clock's time.

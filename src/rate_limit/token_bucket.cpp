@@ -47,6 +47,11 @@ void token_bucket::take(std::int64_t n, clock::time_point now) {
   level_ = std::clamp(level_, floor_tokens * tick_ns_, cap_);
 }
 
+void token_bucket::give_back(std::int64_t n) {
+  if (limited())
+    level_ = std::min(level_ + int128(n) * tick_ns_, cap_);
+}
+
 std::chrono::nanoseconds token_bucket::time_until(std::int64_t wanted, clock::time_point now) {
   if (!limited())
     return {};

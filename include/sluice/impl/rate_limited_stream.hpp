@@ -149,7 +149,7 @@ struct rate_limited_stream<Stream>::transfer_op {
       if (slot.is_connected())
         slot.template emplace<detail::parked_canceller>(op.state, detail::index(D), serial);
       return detail::parked_op_impl<detail::parked_op, Self, executor_type>::make(
-          self, op.state->next.get_executor());
+          self, detail::resolved_executor(op.state->next.get_executor()));
     }
 
     Self& self;
@@ -186,7 +186,7 @@ struct rate_limited_stream<Stream>::initiate_transfer {
       return boost::asio::async_compose<handler_type, void(boost::system::error_code, std::size_t)>(
           transfer_op<D, Buffers>{state, buffers}, handler, state->next);
     auto cut = detail::prefix_of<detail::buffer_for<D>>(buffers, a.grant.bytes);
-    if (!a.grant.own && !a.grant.group)
+    if (a.grant.own == detail::ticket::own_charge::none && !a.grant.group)
       return io(cut, std::forward<Handler>(handler));
     io(cut, detail::settle_then<handler_type>{std::forward<Handler>(handler), state,
                                               std::move(a.grant), D});

@@ -4,9 +4,9 @@
 #include <boost/asio/buffer.hpp>
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <type_traits>
 
 namespace sluice::detail {
@@ -32,18 +32,27 @@ public:
         continue;
       if (b.size() > max_bytes)
         b = Buffer(b.data(), max_bytes);
-      pieces_[count_++] = b;
+      std::construct_at(&pieces_[count_++], b);
       total_ += b.size();
       max_bytes -= b.size();
     }
   }
 
-  const Buffer* begin() const { return pieces_.data(); }
-  const Buffer* end() const { return pieces_.data() + count_; }
+  /// Copies only the pieces in use: a parked operation keeps a copy, and most hold one.
+  buffer_pieces(const buffer_pieces& other) : count_(other.count_), total_(other.total_) {
+    std::uninitialized_copy_n(other.pieces_, count_, pieces_);
+  }
+  buffer_pieces& operator=(const buffer_pieces&) = delete;
+
+  const Buffer* begin() const { return pieces_; }
+  const Buffer* end() const { return pieces_ + count_; }
   std::size_t total() const { return total_; }
 
 private:
-  std::array<Buffer, max_pieces> pieces_;
+  // Raw storage: the slots past count_ are never initialized, copied or read.
+  union {
+    Buffer pieces_[max_pieces];
+  };
   std::size_t count_ = 0;
   std::size_t total_ = 0;
 };

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 namespace sluice::detail {
@@ -78,6 +79,37 @@ net::execution_context& context_of(const Executor& ex) {
   return net::query(ex, net::execution::context);
 }
 
+/// An I/O object's executor, with what its operations need to know of it found once, not
+/// per operation (an any_io_executor answers each question through a call): the io_context
+/// it runs on, if any, and the execution context whose shutdown destroys what it parks.
+template <class Executor>
+struct resolved_executor {
+  explicit resolved_executor(const Executor& ex)
+      : executor(ex), io(io_context_of(ex)), context(&context_of(ex)) {}
+
+  Executor executor;
+  net::io_context* io;
+  net::execution_context* context;
+};
+
+/// Delivers a result to a handler on an I/O object's executor, never inline.
+template <class Executor, class Handler>
+void deliver(const resolved_executor<Executor>& ex, Handler&& handler,
+             const boost::system::error_code& ec, std::size_t n) {
+  if (ex.io)
+    deliver(ex.io->get_executor(), std::forward<Handler>(handler), ec, n);
+  else
+    deliver(ex.executor, std::forward<Handler>(handler), ec, n);
+}
+
+/// A marker: associated_executor_t gives it back for a handler without an executor.
+struct no_own_executor {};
+
+/// Whether a handler has an executor of its own; without one, it runs on the I/O object's.
+template <class Handler>
+inline constexpr bool has_own_executor =
+    !std::is_same_v<net::associated_executor_t<Handler, no_own_executor>, no_own_executor>;
+
 /// A parked operation with its handler, allocated with the handler's allocator. It keeps
 /// the handler's executor busy (outstanding work) until it completes. `Base` is parked_op
 /// or a type derived from it whose constructor takes (action*, execution_context*, args...).
@@ -90,13 +122,13 @@ public:
       op_allocator_t<Handler>>::template rebind_alloc<parked_op_impl>;
 
   template <class... Args>
-  parked_op_impl(Handler&& handler, const IoExecutor& io_ex, Args&&... args)
-      : Base(&act, &context_of(io_ex), std::forward<Args>(args)...), handler_(std::move(handler)),
-        work_(net::get_associated_executor(handler_, io_ex)) {}
+  parked_op_impl(Handler&& handler, const resolved_executor<IoExecutor>& io_ex, Args&&... args)
+      : Base(&act, io_ex.context, std::forward<Args>(args)...), handler_(std::move(handler)),
+        work_(track(handler_, io_ex)) {}
 
   /// Allocates one with the handler's allocator, moving the handler in.
   template <class... Args>
-  static Base* make(Handler& handler, const IoExecutor& io_ex, Args&&... args) {
+  static Base* make(Handler& handler, const resolved_executor<IoExecutor>& io_ex, Args&&... args) {
     using traits = std::allocator_traits<allocator_type>;
     allocator_type alloc(get_op_allocator(handler));
     parked_op_impl* op = traits::allocate(alloc, 1);
@@ -110,6 +142,13 @@ public:
   }
 
 private:
+  static work_type track(const Handler& handler, const resolved_executor<IoExecutor>& io_ex) {
+    if constexpr (!has_own_executor<Handler> && work_type::may_run_on_io_context)
+      if (io_ex.io)
+        return work_type(*io_ex.io);
+    return work_type(net::get_associated_executor(handler, io_ex.executor));
+  }
+
   static void act(parked_op* base, const boost::system::error_code* ec, std::size_t n) {
     auto* self = static_cast<parked_op_impl*>(base);
     allocator_type alloc(get_op_allocator(self->handler_));

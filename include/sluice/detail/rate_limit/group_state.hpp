@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,23 @@ class rate_limit_group;
 }
 
 namespace sluice::detail {
+
+/// The time of one admission, read at most once per clock: a stream and its group usually
+/// read the same clock, and a reading is not cheap next to the rest of an admission.
+class clock_reading {
+public:
+  rate_clock::time_point of(const rate_clock& clock) {
+    if (&clock != clock_) {
+      clock_ = &clock;
+      time_ = clock.now();
+    }
+    return time_;
+  }
+
+private:
+  const rate_clock* clock_ = nullptr;
+  rate_clock::time_point time_{};
+};
 
 /// A member's wait for a group's tokens: its place in the fair queue and the operation to
 /// complete with the grant.
@@ -60,11 +78,11 @@ public:
   bool join(group_member& m); // false once dissolved
   void leave(group_member& m);
 
-  /// Up to `want` (> 0) bytes for `m`, taken from the bucket now; or 0: then, given a
-  /// factory, an operation it makes is queued (numbered `serial`), else nothing is.
-  /// A dissolved group grants `want`.
+  /// Up to `want` (> 0) bytes for `m`, taken from the bucket as of `now` (of the group's
+  /// clock, read only if the bucket is limited); or 0: then, given a factory, an operation
+  /// it makes is queued (numbered `serial`), else nothing is. A dissolved group grants `want`.
   std::int64_t take(direction d, group_member& m, std::int64_t want, std::uint64_t serial,
-                    op_factory<parked_op>* factory);
+                    op_factory<parked_op>* factory, clock_reading& now);
   /// Gives back what a grant did not move, and counts what it did.
   void release(direction d, std::int64_t granted, std::int64_t moved);
   /// Completes m's wait in direction `d`, if numbered `serial`, with operation_aborted.
@@ -113,7 +131,7 @@ private:
   token_bucket_config config_;
   std::array<token_bucket, 2> buckets_;
   std::array<fair_queue, 2> queues_;
-  std::array<std::uint64_t, 2> totals_{};
+  std::array<std::atomic<std::uint64_t>, 2> totals_{}; // counted without the lock
   std::int64_t min_share_ = 64;
   group_member* members_ = nullptr;
   std::size_t size_ = 0;

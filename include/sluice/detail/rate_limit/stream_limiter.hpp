@@ -21,11 +21,19 @@
 
 namespace sluice::detail {
 
-/// What an admitted operation may move, and what to settle once it has: the own bucket is
-/// charged what moved, the group's grant is given back where it was not used.
+/// What an admitted operation may move, and what to settle once it has. An operation
+/// admitted at once has its tokens taken then, from the own bucket as from the group's, and
+/// what it did not use is given back; one that waited for its group is charged what it
+/// moved. Giving back needs no time, so settling the common case reads no clock.
 struct ticket {
-  std::size_t bytes = 0;              ///< move at most this
-  bool own = false;                   ///< the own bucket is limited: charge it
+  enum class own_charge : unsigned char {
+    none,  ///< no own limit
+    taken, ///< `bytes` were taken at admission: give back what did not move
+    due,   ///< nothing was taken yet: charge what moved
+  };
+
+  std::size_t bytes = 0; ///< move at most this
+  own_charge own = own_charge::none;
   std::shared_ptr<group_state> group; ///< the group that granted `bytes`, if any
 };
 
@@ -68,9 +76,10 @@ public:
     ticket grant;
   };
 
-  /// Admits an operation that wants `want` (> 0) bytes.
+  /// Admits an operation that wants `want` (> 0) bytes. Reads each clock at most once.
   admission take(direction d, std::size_t want, wait_factory* factory);
-  /// Charges the own bucket and settles the group's grant for what moved.
+  /// Settles the own bucket and the group's grant for what moved. Where all that was
+  /// granted moved, that is no clock reading and no lock.
   void settle(direction d, const ticket& t, std::size_t moved);
 
   /// A count of cancel() calls; an operation that sees it change has been cancelled even

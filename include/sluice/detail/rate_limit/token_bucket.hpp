@@ -44,6 +44,10 @@ public:
   /// Removes `n` tokens (adds -n when negative); the level stays within [-max, burst].
   void take(std::int64_t n, clock::time_point now);
 
+  /// Gives back `n` >= 0 tokens taken earlier and not used, capped at the burst. No time is
+  /// needed: the level comes to the same whether the refill since is added before or after.
+  void give_back(std::int64_t n);
+
   /// How long from `now` until at least `wanted` tokens (1 <= wanted <= burst) are there;
   /// zero if they are there now. Rounded up to the nanosecond.
   std::chrono::nanoseconds time_until(std::int64_t wanted, clock::time_point now);
