@@ -45,6 +45,22 @@ BOOST_AUTO_TEST_CASE(burst_caps_also_after_negative_take) {
   BOOST_TEST(b.tokens(t0 + 1h) == 300);
 }
 
+BOOST_AUTO_TEST_CASE(give_back_returns_unused_tokens_up_to_the_burst) {
+  token_bucket b(100, 300, 1s, t0);
+  b.take(100, t0);
+  b.give_back(40); // 40 of the 100 were not used
+  BOOST_TEST(b.tokens(t0) == 40);
+  // The refill since the take counts as it would have without the take: 40 + 150.
+  b.take(40, t0);
+  b.give_back(0);
+  BOOST_TEST(b.tokens(t0 + 1500ms) == 150);
+  b.give_back(1000); // never past the burst
+  BOOST_TEST(b.tokens(t0 + 1500ms) == 300);
+  token_bucket unlimited;
+  unlimited.give_back(5);
+  BOOST_TEST(unlimited.tokens(t0) == token_bucket::no_limit);
+}
+
 BOOST_AUTO_TEST_CASE(overdrawn_bucket_reads_negative_until_repaid) {
   token_bucket b(100, 100, 1s, t0);
   b.take(350, t0);

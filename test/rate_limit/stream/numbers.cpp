@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <limits>
 #include <stdexcept>
+#include <string>
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
@@ -140,6 +141,32 @@ BOOST_AUTO_TEST_CASE(set_rate_limit_validates) {
   BOOST_TEST(p.stream.rate_limit()->read_rate == sluice::unlimited);
   p.stream.clear_rate_limit();
   BOOST_TEST(!p.stream.rate_limit());
+}
+
+// --- What an admitted operation did not move ---------------------------------------------
+
+BOOST_AUTO_TEST_CASE(what_an_admitted_write_did_not_move_is_given_back) {
+  // The tokens are taken when the write is admitted; a write that moves less (here: the
+  // pipe has room for 100 bytes) gives the rest back, to its own bucket and to the group.
+  net::io_context ctx;
+  auto ends = sluice::make_pipe(ctx, sluice::pipe_options{100});
+  limited_pipe stream(std::move(ends.first));
+  sluice::token_bucket_config cfg;
+  cfg.read_rate = cfg.read_burst = cfg.write_rate = cfg.write_burst = 1000;
+  cfg.tick = 24h;
+  stream.set_rate_limit(cfg);
+  sluice::rate_limit_group group(ctx.get_executor(), cfg);
+  stream.join(group);
+
+  std::string out(400, 'x');
+  result w;
+  stream.async_write_some(net::buffer(out), store(w));
+  BOOST_REQUIRE(run_until(ctx, [&] { return w.done; }));
+  BOOST_TEST(!w.ec);
+  BOOST_TEST(w.n == 100u);
+  BOOST_TEST(stream.write_limit() == 900);
+  BOOST_TEST(group.write_limit() == 900);
+  BOOST_TEST(group.totals().written == 100u);
 }
 
 // --- Zero-length operations -------------------------------------------------------------
