@@ -74,14 +74,10 @@ constexpr client_spec cast[] = {
     {"zlib", transport::tcp_zlib, false, 128 * KiB, 5.25},
 };
 
-/// A write limit of `bytes_per_second`, refilled every 50 ms. A bucket starts with one
-/// refill, so a download gets ahead of its rate by only 50 ms' worth (with
-/// token_bucket_config::per_second it would be a whole second's: a twelfth more than the
-/// limit over 12 s). The bucket holds two refills, so that a busy machine running this
-/// process 100 ms late costs it nothing.
+/// A write limit of `bytes_per_second`: per_second refills every 10 ms or so and starts
+/// with one refill, so a download never gets ahead of its rate by more than that.
 sluice::token_bucket_config write_limit(std::uint64_t bytes_per_second) {
-  const std::uint64_t per_tick = bytes_per_second / 20;
-  return {.write_rate = per_tick, .write_burst = 2 * per_tick, .tick = 50ms};
+  return sluice::token_bucket_config::per_second(sluice::unlimited, bytes_per_second);
 }
 
 /// `size` bytes of text made of common words, different for each seed: it compresses like

@@ -25,14 +25,9 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::uint64_t per_connection = 200'000; // bytes per second, each way
 constexpr std::uint64_t in_all = 300'000;         // bytes per second, all connections
 
-/// `bytes_per_second` each way, refilled every 100 ms with a burst of one refill.
+/// `bytes_per_second` each way.
 sluice::token_bucket_config limit(std::uint64_t bytes_per_second) {
-  const std::uint64_t per_tick = bytes_per_second / 10;
-  return {.read_rate = per_tick,
-          .read_burst = per_tick,
-          .write_rate = per_tick,
-          .write_burst = per_tick,
-          .tick = std::chrono::milliseconds(100)};
+  return sluice::token_bucket_config::per_second(bytes_per_second, bytes_per_second);
 }
 
 class session : public std::enable_shared_from_this<session> {

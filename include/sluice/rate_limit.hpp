@@ -32,7 +32,15 @@ struct token_bucket_config {
   /// INT64_MAX (other than `unlimited`), a tick not positive or longer than a day.
   void validate() const;
 
-  /// Limits per second, with one second's worth as burst. `unlimited` leaves a direction free.
+  /// Limits in bytes per second, smooth: a tick of about 10 ms and a burst of two ticks'
+  /// worth, so that a stream or group moving flat out gets a grant at least every tick and
+  /// never more than a fiftieth of a second's bytes at once (the first second moves at most
+  /// the rate plus one tick's worth). The rate is exact when a tick of 5 to 20 ms holds a
+  /// whole number of bytes of each (any multiple of 50 or 64 bytes per second); otherwise
+  /// the faster direction's is exact to the nanosecond of its tick and the slower one's is
+  /// off by less than half a byte per tick. Below 100 B/s the tick is longer, so that
+  /// it holds a byte of the slower direction. `unlimited` leaves a direction free. Throws
+  /// std::invalid_argument for 0 or more than INT64_MAX.
   static token_bucket_config per_second(std::uint64_t read_bytes_per_second,
                                         std::uint64_t write_bytes_per_second);
 };

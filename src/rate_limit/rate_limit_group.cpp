@@ -7,57 +7,6 @@
 namespace sluice {
 
 namespace {
-
-[[noreturn]] void reject(const char* field, const std::string& value, const char* why) {
-  throw std::invalid_argument(std::string("token_bucket_config.") + field + " = " + value + ": " +
-                              why);
-}
-
-std::string show(std::uint64_t v) {
-  return v == unlimited ? "unlimited" : std::to_string(v);
-}
-
-void validate_direction(const char* rate_name, std::uint64_t rate, const char* burst_name,
-                        std::uint64_t burst) {
-  constexpr std::uint64_t max = std::numeric_limits<std::int64_t>::max();
-  if (rate == unlimited) {
-    if (burst != unlimited)
-      reject(burst_name, show(burst), "a burst needs a rate (the rate is unlimited)");
-    return;
-  }
-  if (rate == 0)
-    reject(rate_name, "0", "must be at least 1 (use sluice::unlimited for no limit)");
-  if (rate > max)
-    reject(rate_name, show(rate), "must be at most INT64_MAX");
-  if (burst == unlimited)
-    reject(burst_name, "unlimited", "must be set when the rate is");
-  if (burst > max)
-    reject(burst_name, show(burst), "must be at most INT64_MAX");
-  if (burst < rate)
-    reject(burst_name, show(burst), ("must be at least the rate, " + show(rate)).c_str());
-}
-
-} // namespace
-
-void token_bucket_config::validate() const {
-  validate_direction("read_rate", read_rate, "read_burst", read_burst);
-  validate_direction("write_rate", write_rate, "write_burst", write_burst);
-  if (tick <= std::chrono::nanoseconds::zero())
-    reject("tick", std::to_string(tick.count()) + "ns", "must be positive");
-  if (tick > std::chrono::hours(24))
-    reject("tick", std::to_string(tick.count()) + "ns", "must be at most 24 h");
-}
-
-token_bucket_config token_bucket_config::per_second(std::uint64_t read_bytes_per_second,
-                                                    std::uint64_t write_bytes_per_second) {
-  token_bucket_config cfg;
-  cfg.read_rate = cfg.read_burst = read_bytes_per_second;
-  cfg.write_rate = cfg.write_burst = write_bytes_per_second;
-  cfg.tick = std::chrono::seconds(1);
-  return cfg;
-}
-
-namespace {
 class steady_rate_clock final : public rate_clock {
 public:
   time_point now() const override { return std::chrono::steady_clock::now(); }

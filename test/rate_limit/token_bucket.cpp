@@ -4,10 +4,14 @@
 #include <sluice/detail/rate_limit/token_bucket.hpp>
 #include <sluice/rate_limit.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
+using sluice::detail::int128;
 using sluice::detail::token_bucket;
 using namespace std::chrono_literals;
 using time_point = token_bucket::clock::time_point;
@@ -159,6 +163,68 @@ BOOST_AUTO_TEST_CASE(config_validation_names_the_field) {
   const std::uint64_t big = std::uint64_t(1) << 63;
   BOOST_TEST(rejects(cfg{.read_rate = big, .read_burst = big}, "read_rate"));
   BOOST_TEST(rejects(cfg{.write_rate = 1, .write_burst = big}, "write_burst"));
+}
+
+BOOST_AUTO_TEST_CASE(per_second_is_smooth_and_exact) {
+  using cfg = sluice::token_bucket_config;
+  // Round figures: a 10 ms tick or the nearest that holds whole bytes, a burst of two ticks.
+  cfg c = cfg::per_second(100 * 1024, 1000000);
+  BOOST_TEST(c.tick == 10ms);
+  BOOST_TEST(c.read_rate == 1024u);
+  BOOST_TEST(c.read_burst == 2048u);
+  BOOST_TEST(c.write_rate == 10000u);
+  BOOST_TEST(c.write_burst == 20000u);
+  c = cfg::per_second(1 << 20, 100 * 1024); // 1 MiB/s: 10240 bytes per 9.765625 ms
+  BOOST_TEST(c.tick == 9765625ns);
+  BOOST_TEST(c.read_rate == 10240u);
+  BOOST_TEST(c.write_rate == 1000u);
+  c = cfg::per_second(sluice::unlimited, 3); // slow: one byte at a time
+  BOOST_TEST(c.read_rate == sluice::unlimited);
+  BOOST_TEST(c.read_burst == sluice::unlimited);
+  BOOST_TEST(c.write_rate == 1u);
+  BOOST_TEST(c.tick == 333333333ns);
+  c = cfg::per_second(sluice::unlimited, sluice::unlimited);
+  BOOST_TEST(c.read_rate == sluice::unlimited);
+  BOOST_TEST(c.write_rate == sluice::unlimited);
+  c.validate();
+
+  // Any rate: a valid config, a tick near 10 ms (longer only below 100 B/s, for a byte of
+  // the slower), the faster rate exact to a nanosecond of its tick, the slower within half a
+  // byte per tick.
+  std::mt19937_64 rng(7);
+  for (int k = 0; k < 2000; ++k) {
+    const int bits = 1 + static_cast<int>(rng() % 62);
+    const std::uint64_t r = 1 + rng() % (std::uint64_t(1) << bits);
+    const std::uint64_t w = 1 + rng() % (std::uint64_t(1) << bits);
+    c = cfg::per_second(r, w);
+    c.validate();
+    BOOST_TEST_CONTEXT("per_second(" << r << ", " << w << "): tick " << c.tick.count() << "ns") {
+      BOOST_TEST(c.read_burst == 2 * c.read_rate);
+      BOOST_TEST(c.write_burst == 2 * c.write_rate);
+      if (std::min(r, w) >= 100) {
+        BOOST_TEST(c.tick >= 5ms);
+        BOOST_TEST(c.tick <= 20ms);
+      }
+      // In byte-nanoseconds: what a tick should hold, against what it holds.
+      const auto tick_ns = static_cast<std::uint64_t>(c.tick.count());
+      for (auto [bps, per_tick] : {std::pair{r, c.read_rate}, std::pair{w, c.write_rate}}) {
+        const int128 error = int128(per_tick) * 1'000'000'000 - int128(bps) * tick_ns;
+        const int128 allowed = bps == std::max(r, w) ? int128(bps) / 2 + 1 : 500'000'000;
+        BOOST_TEST((error <= allowed && -error <= allowed));
+      }
+    }
+  }
+
+  // Out of range: named.
+  for (std::uint64_t bad : {std::uint64_t(0), std::uint64_t(1) << 63}) {
+    try {
+      cfg::per_second(bad, 1000);
+      BOOST_FAIL("per_second accepted " << bad);
+    } catch (const std::invalid_argument& e) {
+      BOOST_TEST(std::string(e.what()).find("read_bytes_per_second") != std::string::npos);
+    }
+    BOOST_CHECK_THROW(cfg::per_second(1000, bad), std::invalid_argument);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(reconfigure_to_and_from_unlimited) {
