@@ -55,6 +55,13 @@ void group(net::io_context& ctx, std::vector<sluice::rate_limited_stream<tcp::so
     s.join(downloads);
 }
 
+void nested(tcp::socket socket, sluice::rate_limit_group& client_group,
+            sluice::rate_limit_group& total_group) {
+  sluice::rate_limited_stream<sluice::rate_limited_stream<tcp::socket>> s(std::move(socket));
+  s.join(client_group);              // 50 KiB/s for all of this client's connections
+  s.next_layer().join(total_group);  // 100 KiB/s for everyone
+}
+
 net::awaitable<void> compressed(tcp::socket socket, std::string text) {
   sluice::filtered_stream<tcp::socket, sluice::pass_through_filter, sluice::zlib::deflate_filter>
       out(std::move(socket));

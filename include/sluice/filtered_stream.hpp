@@ -1,6 +1,7 @@
 #ifndef SLUICE_FILTERED_STREAM_HPP
 #define SLUICE_FILTERED_STREAM_HPP
 
+#include <sluice/detail/core/async_stream.hpp>
 #include <sluice/detail/core/lowest_layer.hpp>
 #include <sluice/error.hpp>
 #include <sluice/flush_mode.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -25,10 +27,19 @@ enum class filter_result {
 /// A filter: consumes a prefix of `in`, writes a prefix of `out`, advancing both spans.
 /// With flush_mode::flush or finished it also pushes out what it holds, returning ok while
 /// it produces and need_more once it has nothing left.
+///
+/// The spans are taken by (non-const) reference: a filter that took them by value could not
+/// say how far it got, and would fail at run time with "filter made no progress".
 template <class F>
 concept filter = requires(F& f, std::span<const std::byte>& in, std::span<std::byte>& out,
                           flush_mode m) {
   { f(in, out, m) } -> std::same_as<filter_result>;
+}
+&&!requires(F & f, std::span<std::byte>& out, flush_mode m) {
+  f(std::span<const std::byte>(), out, m); // `in` taken by value or const reference
+}
+&&!requires(F & f, std::span<const std::byte>& in, flush_mode m) {
+  f(in, std::span<std::byte>(), m); // `out` likewise
 };
 
 /// Copies bytes unchanged: for tests, and as the smallest example of a filter.
@@ -61,6 +72,11 @@ struct pass_through_filter {
 /// read.
 template <class Stream, filter InputFilter, filter OutputFilter>
 class filtered_stream {
+  static_assert(detail::async_stream<std::remove_reference_t<Stream>>,
+                "sluice::filtered_stream<Stream, In, Out>: Stream must be an AsyncReadStream and "
+                "AsyncWriteStream (get_executor, async_read_some, async_write_some), such as a "
+                "socket, an ssl::stream or a sluice::pipe; an acceptor is not a stream");
+
 public:
   using next_layer_type = std::remove_reference_t<Stream>;
   using lowest_layer_type = typename detail::lowest_layer_of<next_layer_type>::type;

@@ -1,6 +1,7 @@
 #ifndef SLUICE_RATE_LIMITED_STREAM_HPP
 #define SLUICE_RATE_LIMITED_STREAM_HPP
 
+#include <sluice/detail/core/async_stream.hpp>
 #include <sluice/detail/core/direction.hpp>
 #include <sluice/detail/core/lowest_layer.hpp>
 #include <sluice/detail/rate_limit/stream_limiter.hpp>
@@ -48,6 +49,10 @@ namespace sluice {
 /// one write may be pending together). Its group may be shared with streams anywhere.
 template <class Stream>
 class rate_limited_stream {
+  static_assert(detail::async_stream<std::remove_reference_t<Stream>>,
+                "sluice::rate_limited_stream<Stream>: Stream must be an AsyncReadStream and "
+                "AsyncWriteStream (get_executor, async_read_some, async_write_some), such as a "
+                "socket, an ssl::stream or a sluice::pipe; an acceptor is not a stream");
   struct impl;
 
 public:

@@ -57,6 +57,22 @@ struct strip_x {
   }
 };
 
+// A filter must be able to advance its spans: one that takes them by value (or by const
+// reference) would compile and then fail with "filter made no progress". It is refused at
+// compile time.
+struct spans_by_value {
+  filter_result operator()(bytes_in in, bytes_out& out, flush_mode) const;
+};
+struct out_by_const_reference {
+  filter_result operator()(bytes_in& in, const bytes_out& out, flush_mode) const;
+};
+static_assert(!sluice::filter<spans_by_value>);
+static_assert(!sluice::filter<out_by_const_reference>);
+static_assert(sluice::filter<prefix_x>);
+static_assert(sluice::filter<sluice::pass_through_filter>);
+static_assert(sluice::filter<sluice::zlib::deflate_filter>);
+static_assert(sluice::filter<sluice::zlib::inflate_filter>);
+
 // Adds a 20-byte header once, then copies (libevent issue #362: data stuck under a mark).
 struct header_once {
   bool sent = false;
