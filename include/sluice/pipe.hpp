@@ -118,13 +118,13 @@ private:
   template <detail::direction D, class Handler>
   class factory;
 
-  basic_pipe(const Executor& ex, std::shared_ptr<detail::pipe_state> state, int side);
+  basic_pipe(const Executor& ex, std::shared_ptr<detail::pipe_state> state, std::size_t side);
   template <detail::direction D, class Handler>
   void start(const detail::buffer_pieces<detail::buffer_for<D>>& buffers, Handler&& handler);
 
   detail::resolved_executor<Executor> executor_;
   std::shared_ptr<detail::pipe_state> state_; // null once closed or moved from
-  int side_ = 0;
+  std::size_t side_ = 0;
 };
 
 using pipe = basic_pipe<>;

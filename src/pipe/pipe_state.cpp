@@ -71,7 +71,7 @@ std::size_t pipe_state::settle(lane& l, bool past_capacity, ready_list& done) {
   return 0;
 }
 
-pipe_state::outcome pipe_state::start_read(int side, const read_pieces& to,
+pipe_state::outcome pipe_state::start_read(std::size_t side, const read_pieces& to,
                                            op_factory<pipe_read_op>& factory) {
   ready_list done;
   std::lock_guard lock(mutex_);
@@ -85,7 +85,7 @@ pipe_state::outcome pipe_state::start_read(int side, const read_pieces& to,
   return {true, {}, 0};
 }
 
-pipe_state::outcome pipe_state::start_write(int side, const write_pieces& from,
+pipe_state::outcome pipe_state::start_write(std::size_t side, const write_pieces& from,
                                             op_factory<pipe_write_op>& factory) {
   ready_list done;
   std::lock_guard lock(mutex_);
@@ -99,17 +99,17 @@ pipe_state::outcome pipe_state::start_write(int side, const write_pieces& from,
   return {true, {}, 0};
 }
 
-void pipe_state::abort_own(int side, ready_list& done) {
+void pipe_state::abort_own(std::size_t side, ready_list& done) {
   if (to_[side].reader)
     done.add(std::exchange(to_[side].reader, nullptr), error::operation_aborted, 0);
   if (to_[1 - side].writer)
     done.add(std::exchange(to_[1 - side].writer, nullptr), error::operation_aborted, 0);
 }
 
-void pipe_state::cancel(int slot, std::uint64_t serial) {
+void pipe_state::cancel(std::size_t slot, std::uint64_t serial) {
   ready_list done;
   std::lock_guard lock(mutex_);
-  const int side = slot / 2;
+  const std::size_t side = slot / 2;
   auto abort_if_current = [&](auto*& op) {
     if (op && op->serial == serial)
       done.add(std::exchange(op, nullptr), error::operation_aborted, 0);
@@ -132,19 +132,19 @@ void pipe_state::withdraw(net::execution_context& ctx, std::vector<parked_op*>& 
   }
 }
 
-void pipe_state::cancel_all(int side) {
+void pipe_state::cancel_all(std::size_t side) {
   ready_list done;
   std::lock_guard lock(mutex_);
   abort_own(side, done);
 }
 
-std::size_t pipe_state::available(int side) {
+std::size_t pipe_state::available(std::size_t side) {
   std::lock_guard lock(mutex_);
   const lane& l = to_[side];
   return l.buffer.size() + (l.writer ? l.writer->buffers.total() : 0);
 }
 
-std::size_t pipe_state::flush(int side, flush_mode mode) {
+std::size_t pipe_state::flush(std::size_t side, flush_mode mode) {
   ready_list done;
   std::lock_guard lock(mutex_);
   std::size_t moved = settle(to_[1 - side], mode != flush_mode::normal, done);
@@ -153,13 +153,13 @@ std::size_t pipe_state::flush(int side, flush_mode mode) {
   return moved;
 }
 
-void pipe_state::shutdown_send(int side, ready_list& done) {
+void pipe_state::shutdown_send(std::size_t side, ready_list& done) {
   lane& l = to_[1 - side];
   l.sender_done = true;
   settle(l, false, done); // a parked write fails, a parked reader of an empty pipe gets eof
 }
 
-void pipe_state::shutdown(int side, boost::asio::socket_base::shutdown_type what) {
+void pipe_state::shutdown(std::size_t side, boost::asio::socket_base::shutdown_type what) {
   ready_list done;
   std::lock_guard lock(mutex_);
   if (what != boost::asio::socket_base::shutdown_receive)
@@ -172,7 +172,7 @@ void pipe_state::shutdown(int side, boost::asio::socket_base::shutdown_type what
   }
 }
 
-void pipe_state::close(int side) {
+void pipe_state::close(std::size_t side) {
   ready_list done;
   std::lock_guard lock(mutex_);
   abort_own(side, done);
@@ -185,12 +185,12 @@ void pipe_state::close(int side) {
   linked_ = false;
 }
 
-void* pipe_state::partner(int side) {
+void* pipe_state::partner(std::size_t side) {
   std::lock_guard lock(mutex_);
   return ends_[1 - side];
 }
 
-void pipe_state::relink(int side, void* end) {
+void pipe_state::relink(std::size_t side, void* end) {
   std::lock_guard lock(mutex_);
   if (linked_)
     ends_[side] = end;

@@ -86,7 +86,7 @@ std::int64_t group_state::grant_now(direction d, group_member& m, std::int64_t w
                                     time_point now) {
   if (!owner_ || !m.joined)
     return want;
-  const int i = index(d);
+  const std::size_t i = index(d);
   if (!queues_[i].empty())
     return 0;
   std::int64_t tokens = buckets_[i].tokens(now);
@@ -107,7 +107,7 @@ std::int64_t group_state::take(direction d, group_member& m, std::int64_t want,
                                clock_reading& reading) {
   ready_list done;
   std::lock_guard lock(mutex_);
-  const int i = index(d);
+  const std::size_t i = index(d);
   // An unlimited bucket needs no time. The time may have been read before another member
   // took tokens as of a later one: the bucket then counts from the later one, and nothing
   // accrues twice.
@@ -139,7 +139,7 @@ std::int64_t group_state::refill_target(direction d) const {
 }
 
 void group_state::serve(direction d, ready_list& done, bool eager) {
-  const int i = index(d);
+  const std::size_t i = index(d);
   fair_queue& queue = queues_[i];
   if (!queue.empty()) {
     auto now = clock_.now();
@@ -165,7 +165,7 @@ void group_state::serve(direction d, ready_list& done, bool eager) {
 }
 
 void group_state::arm(direction d, std::chrono::nanoseconds delay) {
-  const int i = index(d);
+  const std::size_t i = index(d);
   std::uint64_t generation = ++generation_[i];
   armed_[i] = true;
   if (!timers_[i])
@@ -181,7 +181,7 @@ void group_state::arm(direction d, std::chrono::nanoseconds delay) {
 void group_state::on_timer(direction d, std::uint64_t generation) {
   ready_list done;
   std::lock_guard lock(mutex_);
-  const int i = index(d);
+  const std::size_t i = index(d);
   if (!owner_ || generation != generation_[i])
     return; // re-armed or disarmed since
   armed_[i] = false;
@@ -191,7 +191,7 @@ void group_state::on_timer(direction d, std::uint64_t generation) {
 std::chrono::nanoseconds group_state::serve_if_due(direction d) {
   ready_list done;
   std::lock_guard lock(mutex_);
-  const int i = index(d);
+  const std::size_t i = index(d);
   if (!owner_ || queues_[i].empty())
     return clock_.real_wait(config_.tick); // nothing to serve: a completion is on its way
   auto now = clock_.now();
@@ -203,7 +203,7 @@ std::chrono::nanoseconds group_state::serve_if_due(direction d) {
 }
 
 void group_state::release(direction d, std::int64_t granted, std::int64_t moved) {
-  const int i = index(d);
+  const std::size_t i = index(d);
   totals_[i].fetch_add(static_cast<std::uint64_t>(moved), std::memory_order_relaxed);
   if (granted <= moved)
     return;
@@ -244,7 +244,7 @@ void group_state::withdraw(group_member& m, net::execution_context& ctx,
 
 std::int64_t group_state::share_now(direction d, std::int64_t want) {
   std::lock_guard lock(mutex_);
-  const int i = index(d);
+  const std::size_t i = index(d);
   if (!owner_)
     return want;
   if (!queues_[i].empty())
@@ -317,7 +317,7 @@ void group_state::dissolve() {
     group_member* next = m->next;
     for (group_wait& w : m->waits)
       if (w.queued) { // it asks again, on its own
-        queues_[&w - m->waits.data()].remove(w);
+        queues_[static_cast<std::size_t>(&w - m->waits.data())].remove(w);
         done.add(std::exchange(w.op, nullptr), net::error::try_again, 0);
       }
     m->prev = m->next = nullptr;

@@ -19,7 +19,7 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
                                                wait_factory* factory) {
   ready_list done;
   std::lock_guard lock(mutex_);
-  const int i = index(d);
+  const std::size_t i = index(d);
   if (closed_) { // a wake-up that was on its way when the stream went
     if (!factory)
       return {verdict::wait, {}};
@@ -53,15 +53,16 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
     // The group may complete the wait on another thread as soon as it is queued: the
     // ticket goes into the operation when it is made.
     struct to_group final : op_factory<parked_op> {
-      to_group(stream_limiter& l, wait_factory& f, const ticket& t) : l(l), f(f), t(t) {}
+      to_group(stream_limiter& l, wait_factory& f, const ticket& t)
+          : limiter(l), inner(f), grant(t) {}
       parked_op* make(std::uint64_t serial) override {
-        parked_op* op = f.make(serial, t);
-        l.watch(op);
+        parked_op* op = inner.make(serial, grant);
+        limiter.watch(op);
         return op;
       }
-      stream_limiter& l;
-      wait_factory& f;
-      const ticket& t;
+      stream_limiter& limiter;
+      wait_factory& inner;
+      const ticket& grant;
     };
     t.group = group_;
     std::optional<to_group> park;
@@ -207,7 +208,7 @@ std::int64_t stream_limiter::single_cap(direction d) {
 
 std::int64_t stream_limiter::max_now(direction d) {
   std::lock_guard lock(mutex_);
-  const int i = index(d);
+  const std::size_t i = index(d);
   std::int64_t own = std::min(buckets_[i].tokens(clock_->now()), single_cap_[i]);
   if (group_ && own > 0)
     own = std::min(own, group_->share_now(d, own));
@@ -278,7 +279,7 @@ std::chrono::nanoseconds stream_limiter::serve_if_due(direction d) {
   return std::chrono::milliseconds(1); // nothing waits here: a completion is on its way
 }
 
-void stream_limiter::cancel(int slot, std::uint64_t serial) {
+void stream_limiter::cancel(std::size_t slot, std::uint64_t serial) {
   ready_list done;
   std::lock_guard lock(mutex_);
   const auto d = static_cast<direction>(slot);

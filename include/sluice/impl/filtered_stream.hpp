@@ -128,15 +128,15 @@ struct filtered_stream<Stream, In, Out>::read_op {
       if (auto ec = std::exchange(s->read_error_, {}))
         return self.complete(ec, 0);
       auto mode = s->eof_ ? flush_mode::finished : flush_mode::normal;
-      auto step = detail::run_filter(s->in_, s->raw_.filled(), out, mode);
-      s->raw_.begin += step.consumed;
-      if (step.produced > 0) {
-        s->read_error_ = step.error(); // for the next read
-        return self.complete({}, step.produced);
+      auto pass = detail::run_filter(s->in_, s->raw_.filled(), out, mode);
+      s->raw_.begin += pass.consumed;
+      if (pass.produced > 0) {
+        s->read_error_ = pass.error(); // for the next read
+        return self.complete({}, pass.produced);
       }
-      if (auto ec = step.error())
+      if (auto ec = pass.error())
         return self.complete(ec, 0);
-      if (step.result == filter_result::ok)
+      if (pass.result == filter_result::ok)
         continue;
       // need_more
       if (s->eof_)

@@ -60,7 +60,7 @@ struct basic_pipe<Executor>::initiate_transfer {
 
 template <class Executor>
 basic_pipe<Executor>::basic_pipe(const Executor& ex, std::shared_ptr<detail::pipe_state> state,
-                                 int side)
+                                 std::size_t side)
     : executor_(ex), state_(std::move(state)), side_(side) {
   state_->relink(side_, this);
 }

@@ -141,7 +141,7 @@ struct rate_limited_stream<Stream>::transfer_op {
 
   template <class Self>
   struct factory final : detail::wait_factory {
-    factory(Self& self, transfer_op& op) : self(self), op(op) {}
+    factory(Self& s, transfer_op& o) : self(s), op(o) {}
 
     detail::parked_op* make(std::uint64_t serial, const detail::ticket& t) override {
       op.grant = t;

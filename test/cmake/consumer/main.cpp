@@ -1,17 +1,29 @@
-#include <sluice/sluice.hpp>
+#include "consumer_lib.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
+#include <sluice/filters/zlib.hpp>
 
-#include <string>
+#include <array>
+#include <cstddef>
+#include <span>
+
+// sluice::zlib linked too: deflate a few bytes and inflate them back.
+static bool zlib_round_trip() {
+  std::array<std::byte, 16> text{}, unpacked{};
+  text.fill(std::byte{'z'});
+  std::array<std::byte, 64> wire{};
+  std::span<const std::byte> in(text);
+  std::span<std::byte> out(wire);
+  if (sluice::zlib::deflate_filter{}(in, out, sluice::flush_mode::finished) ==
+      sluice::filter_result::error)
+    return false;
+  std::span<const std::byte> packed_in(wire.data(), wire.size() - out.size());
+  std::span<std::byte> unpacked_out(unpacked);
+  if (sluice::zlib::inflate_filter{}(packed_in, unpacked_out, sluice::flush_mode::finished) ==
+      sluice::filter_result::error)
+    return false;
+  return unpacked == text && unpacked_out.empty();
+}
 
 int main() {
-  boost::asio::io_context ctx;
-  auto [a, b] = sluice::make_pipe(ctx);
-  std::string sent = "found and linked", received(sent.size(), '\0');
-  boost::asio::async_write(a, boost::asio::buffer(sent), [](auto, auto) {});
-  boost::asio::async_read(b, boost::asio::buffer(received), [](auto, auto) {});
-  ctx.run();
-  return received == sent ? 0 : 1;
+  return consumer_pipe_round_trip() && zlib_round_trip() ? 0 : 1;
 }

@@ -3,6 +3,7 @@
 
 #include <boost/asio/buffer.hpp>
 
+#include <cstddef>
 #include <type_traits>
 
 namespace sluice::detail {
@@ -10,8 +11,9 @@ namespace sluice::detail {
 /// Which way an operation moves bytes: the one name for read and write in every part.
 enum class direction { read = 0, write = 1 };
 
-constexpr int index(direction d) {
-  return static_cast<int>(d);
+/// The position of direction `d`'s entry in an array of two.
+constexpr std::size_t index(direction d) {
+  return static_cast<std::size_t>(d);
 }
 
 /// The buffer type an operation of direction `D` takes.

@@ -6,6 +6,7 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/execution_context.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -20,7 +21,7 @@ class parking_lot {
 public:
   /// Completes the operation parked in `slot` with operation_aborted, if it is still the
   /// one numbered `serial`.
-  virtual void cancel(int slot, std::uint64_t serial) = 0;
+  virtual void cancel(std::size_t slot, std::uint64_t serial) = 0;
   /// Takes out every operation parked for `ctx` and appends it to `out`, under the core's
   /// lock; the caller destroys them once the lock is released.
   virtual void withdraw(net::execution_context& ctx, std::vector<parked_op*>& out) = 0;
@@ -38,7 +39,7 @@ void watch_shutdown(net::execution_context& ctx, std::weak_ptr<parking_lot> lot)
 /// after the operation completed, finds another serial (or none) and does nothing.
 class parked_canceller {
 public:
-  parked_canceller(std::shared_ptr<parking_lot> lot, int slot, std::uint64_t serial)
+  parked_canceller(std::shared_ptr<parking_lot> lot, std::size_t slot, std::uint64_t serial)
       : lot_(std::move(lot)), slot_(slot), serial_(serial) {}
 
   void operator()(net::cancellation_type type) const {
@@ -50,7 +51,7 @@ public:
 
 private:
   std::shared_ptr<parking_lot> lot_;
-  int slot_;
+  std::size_t slot_;
   std::uint64_t serial_;
 };
 

@@ -47,23 +47,24 @@ public:
   pipe_state(const pipe_state&) = delete;
   pipe_state& operator=(const pipe_state&) = delete;
 
-  outcome start_read(int side, const read_pieces& to, op_factory<pipe_read_op>& factory);
-  outcome start_write(int side, const write_pieces& from, op_factory<pipe_write_op>& factory);
+  outcome start_read(std::size_t side, const read_pieces& to, op_factory<pipe_read_op>& factory);
+  outcome start_write(std::size_t side, const write_pieces& from,
+                      op_factory<pipe_write_op>& factory);
 
   /// The cancellation slot of an end's operation of direction `d`.
-  static int slot(int side, direction d) { return 2 * side + index(d); }
-  void cancel(int slot, std::uint64_t serial) override;
+  static std::size_t slot(std::size_t side, direction d) { return 2 * side + index(d); }
+  void cancel(std::size_t slot, std::uint64_t serial) override;
   void withdraw(net::execution_context& ctx, std::vector<parked_op*>& out) override;
 
-  void cancel_all(int side);
-  std::size_t available(int side);
-  std::size_t flush(int side, flush_mode mode);
-  void shutdown(int side, boost::asio::socket_base::shutdown_type what);
-  void close(int side);
+  void cancel_all(std::size_t side);
+  std::size_t available(std::size_t side);
+  std::size_t flush(std::size_t side, flush_mode mode);
+  void shutdown(std::size_t side, boost::asio::socket_base::shutdown_type what);
+  void close(std::size_t side);
 
   /// The object of each end, kept current across moves; both null once the pair is unlinked.
-  void* partner(int side);
-  void relink(int side, void* end);
+  void* partner(std::size_t side);
+  void relink(std::size_t side, void* end);
 
 private:
   struct lane {
@@ -81,8 +82,8 @@ private:
   bool take_from(lane& l, const read_pieces& to, result& r, ready_list& done);
   bool give_to(lane& l, const write_pieces& from, bool past_capacity, result& r, ready_list& done);
   std::size_t settle(lane& l, bool past_capacity, ready_list& done);
-  void abort_own(int side, ready_list& done);
-  void shutdown_send(int side, ready_list& done);
+  void abort_own(std::size_t side, ready_list& done);
+  void shutdown_send(std::size_t side, ready_list& done);
 
   std::mutex mutex_;
   const std::size_t capacity_;

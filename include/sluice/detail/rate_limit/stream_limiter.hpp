@@ -112,7 +112,7 @@ public:
   /// time) until it may.
   std::chrono::nanoseconds serve_if_due(direction d);
 
-  void cancel(int slot, std::uint64_t serial) override;
+  void cancel(std::size_t slot, std::uint64_t serial) override;
   void withdraw(net::execution_context& ctx, std::vector<parked_op*>& out) override;
 
 private:
