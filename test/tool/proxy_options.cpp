@@ -198,65 +198,65 @@ BOOST_AUTO_TEST_CASE(full_command_line) {
                           "64KiB", "--max-connections", "100", "--log-format", "json"});
   BOOST_TEST(!o.help);
   BOOST_TEST(!o.version);
-  BOOST_TEST(o.listen.host == "127.0.0.1");
-  BOOST_TEST(o.listen.port == 8080);
-  BOOST_TEST(o.upstream.host == "127.0.0.1");
-  BOOST_TEST(o.upstream.port == 8000);
-  BOOST_TEST(o.rate.down.value() == 262144u);
-  BOOST_TEST(o.rate.up.value() == 262144u);
-  BOOST_TEST(o.total.down.value() == 2097152u);
-  BOOST_TEST(o.total.up.value() == 2097152u);
-  BOOST_TEST(o.tick.count() == 20000000);
+  BOOST_TEST(o.routes[0].listen.tcp.host == "127.0.0.1");
+  BOOST_TEST(o.routes[0].listen.tcp.port == 8080);
+  BOOST_TEST(o.routes[0].upstream.tcp.host == "127.0.0.1");
+  BOOST_TEST(o.routes[0].upstream.tcp.port == 8000);
+  BOOST_TEST(o.limits.rate.down.value() == 262144u);
+  BOOST_TEST(o.limits.rate.up.value() == 262144u);
+  BOOST_TEST(o.limits.total.down.value() == 2097152u);
+  BOOST_TEST(o.limits.total.up.value() == 2097152u);
+  BOOST_TEST(o.limits.tick.count() == 20000000);
   BOOST_TEST(o.stats.value().count() == 1000000000);
-  BOOST_TEST(o.burst.value() == 65536u);
+  BOOST_TEST(o.limits.burst.value() == 65536u);
   BOOST_TEST(o.max_connections.value() == 100u);
   BOOST_TEST((o.log == log_format::json));
 }
 
 BOOST_AUTO_TEST_CASE(defaults_and_equals_form) {
   auto o = parse_options(endpoints);
-  BOOST_TEST(!o.rate.any());
-  BOOST_TEST(!o.total.any());
+  BOOST_TEST(!o.limits.rate.any());
+  BOOST_TEST(!o.limits.total.any());
   BOOST_TEST(!o.stats);
-  BOOST_TEST(!o.burst);
+  BOOST_TEST(!o.limits.burst);
   BOOST_TEST(!o.max_connections);
   BOOST_TEST((o.log == log_format::text));
-  BOOST_TEST(o.tick.count() == 10000000); // 10 ms
+  BOOST_TEST(o.limits.tick.count() == 10000000); // 10 ms
   BOOST_TEST(o.delay.count() == 0);
   BOOST_TEST(o.jitter.count() == 0);
   o = parse_options(with({"--delay", "100ms", "--jitter", "100ms"})); // jitter up to the delay
   BOOST_TEST(o.delay.count() == 100000000);
   BOOST_TEST(o.jitter.count() == 100000000);
   o = parse_options({"--listen=[::1]:0", "--upstream=127.0.0.1:1", "--rate=1M"});
-  BOOST_TEST(o.listen.host == "::1");
-  BOOST_TEST(o.rate.down.value() == 1000000u);
+  BOOST_TEST(o.routes[0].listen.tcp.host == "::1");
+  BOOST_TEST(o.limits.rate.down.value() == 1000000u);
   o = parse_options({"--listen=localhost:0", "--upstream", "localhost:8000"});
-  BOOST_TEST(o.listen.host == "localhost");
-  BOOST_TEST(o.listen.port == 0);
-  BOOST_TEST(o.upstream.host == "localhost");
-  BOOST_TEST(o.upstream.port == 8000);
+  BOOST_TEST(o.routes[0].listen.tcp.host == "localhost");
+  BOOST_TEST(o.routes[0].listen.tcp.port == 0);
+  BOOST_TEST(o.routes[0].upstream.tcp.host == "localhost");
+  BOOST_TEST(o.routes[0].upstream.tcp.port == 8000);
 }
 
 BOOST_AUTO_TEST_CASE(directions) {
   // Each direction alone; the other stays free.
   auto o = parse_options(with({"--rate-down", "1M"}));
-  BOOST_TEST(o.rate.down.value() == 1000000u);
-  BOOST_TEST(!o.rate.up);
+  BOOST_TEST(o.limits.rate.down.value() == 1000000u);
+  BOOST_TEST(!o.limits.rate.up);
   o = parse_options(with({"--rate-up", "2K", "--total-down", "3M"}));
-  BOOST_TEST(!o.rate.down);
-  BOOST_TEST(o.rate.up.value() == 2000u);
-  BOOST_TEST(o.total.down.value() == 3000000u);
-  BOOST_TEST(!o.total.up);
+  BOOST_TEST(!o.limits.rate.down);
+  BOOST_TEST(o.limits.rate.up.value() == 2000u);
+  BOOST_TEST(o.limits.total.down.value() == 3000000u);
+  BOOST_TEST(!o.limits.total.up);
   // A direction's own flag wins over the one for both, before or after it.
   for (const args& a :
        {with({"--rate", "1K", "--rate-up", "5K"}), with({"--rate-up", "5K", "--rate", "1K"})}) {
     o = parse_options(a);
-    BOOST_TEST(o.rate.down.value() == 1000u);
-    BOOST_TEST(o.rate.up.value() == 5000u);
+    BOOST_TEST(o.limits.rate.down.value() == 1000u);
+    BOOST_TEST(o.limits.rate.up.value() == 5000u);
   }
   o = parse_options(with({"--total-down", "7K", "--total", "1K", "--total-up", "9K"}));
-  BOOST_TEST(o.total.down.value() == 7000u);
-  BOOST_TEST(o.total.up.value() == 9000u);
+  BOOST_TEST(o.limits.total.down.value() == 7000u);
+  BOOST_TEST(o.limits.total.up.value() == 9000u);
 }
 
 BOOST_AUTO_TEST_CASE(help_and_version_win) {
@@ -342,7 +342,8 @@ BOOST_AUTO_TEST_CASE(option_errors_name_the_argument) {
       rejects_option(with({"--total", "200000GiB", "--tick", "86000s"}), "--total", "too large"));
   BOOST_TEST(rejects_option(with({"--rate", "1K", "--rate-up", "200000GiB", "--tick", "86000s"}),
                             "--rate-up", "too large"));
-  BOOST_TEST(parse_options(with({"--rate", "200000GiB"})).rate.down.value() == 214748364800000u);
+  BOOST_TEST(parse_options(with({"--rate", "200000GiB"})).limits.rate.down.value() ==
+             214748364800000u);
   // A burst must hold a tick's worth of every rate it applies to.
   BOOST_TEST(rejects_option(with({"--rate", "1MiB", "--burst", "10000"}), "--burst",
                             "10000 bytes is less than a tick's worth of 1.0 MiB/s (10486 bytes "
