@@ -268,15 +268,14 @@ awaitable<void> proxy::serve(std::uint64_t id, stream_socket socket, route& r) {
     ++r.counts.refused;
     ++all_.refused;
     std::string address = client_address(c.peer);
-    log_.write("refused",
-               "#" + std::to_string(id) + " " + c.peer_text +
-                   ": refused: " + std::to_string(clients_.open_from(address)) +
-                   " connections open from " + address + " (--per-ip-max-connections " +
-                   std::to_string(limits_.per_ip_max_connections.value_or(0)) + ")",
-               {{"id", id},
-                {"peer", c.peer_text},
-                {"route", r.spec.listen.text()},
-                {"open", static_cast<std::uint64_t>(clients_.open_from(address))}});
+    std::uint64_t open = clients_.open_from(address);
+    log_.write(
+        "refused",
+        "#" + std::to_string(id) + " " + c.peer_text + ": refused: " + std::to_string(open) +
+            " connection" + (open == 1 ? "" : "s") + " open from " + address +
+            " (--per-ip-max-connections " +
+            std::to_string(limits_.per_ip_max_connections.value_or(0)) + ")",
+        {{"id", id}, {"peer", c.peer_text}, {"route", r.spec.listen.text()}, {"open", open}});
     c.close(true);
     co_return;
   }

@@ -78,6 +78,13 @@ download() {
     -w '%{speed_download} %{size_download}\n' "http://127.0.0.1:$proxy_port/"
 }
 
+# Downloads through the proxy from source address $1 (127.0.0.1, 127.0.0.2: all of 127/8 is
+# loopback); prints "bytes_per_second bytes".
+download_from() {
+  timeout 30 curl --noproxy '*' -sS --max-time 25 --interface "$1" -o /dev/null \
+    -w '%{speed_download} %{size_download}\n' "http://127.0.0.1:$proxy_port/"
+}
+
 # within VALUE LOW HIGH: LOW <= VALUE <= HIGH (decimals welcome)
 within() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(v >= lo && v <= hi) }'; }
 
@@ -499,6 +506,56 @@ accept)
   for i in 1 2 3; do
     "$peer" first-byte "$proxy_port" 20 1.0 || fail "a new connection waited over 1 s"
   done
+  ;;
+
+perip)
+  # --per-ip 200KiB: two downloads from 127.0.0.1 share its 200 KiB/s, about 100 each,
+  # while one from 127.0.0.2 has 200 KiB/s of its own.
+  need_curl
+  start_upstream http 400000
+  start_proxy --per-ip 200KiB
+  grep -qE "^${ts}listening on .*, 200\.0 KiB/s per client address," "$work/proxy.out" ||
+    fail "no per-ip limit in the first line"
+  froms=(127.0.0.1 127.0.0.1 127.0.0.2)
+  for i in 0 1 2; do
+    download_from "${froms[i]}" >"$work/curl$i.txt" 2>"$work/curl$i.err" &
+    curls[i]=$!
+  done
+  for i in 0 1 2; do wait "${curls[i]}" || fail "curl $i failed: $(cat "$work/curl$i.err")"; done
+  for i in 0 1 2; do
+    read -r speed size <"$work/curl$i.txt"
+    echo "from ${froms[i]} under --per-ip 200KiB: $speed B/s ($(awk -v s="$speed" 'BEGIN{printf "%.1f", s/1024}') KiB/s)"
+    [[ $size -eq 400000 ]] || fail "curl $i downloaded $size bytes, not 400000"
+  done
+  read -r a _ <"$work/curl0.txt"
+  read -r b _ <"$work/curl1.txt"
+  read -r c _ <"$work/curl2.txt"
+  within "$a" 61440 143360 || fail "from 127.0.0.1: $a B/s is not about half of 204800"
+  within "$b" 61440 143360 || fail "from 127.0.0.1: $b B/s is not about half of 204800"
+  within "$(awk -v a="$a" -v b="$b" 'BEGIN { print a + b }')" 153600 245760 ||
+    fail "127.0.0.1's two downloads together are not about 204800 B/s"
+  within "$c" 153600 266240 || fail "from 127.0.0.2: $c B/s is not about 204800"
+  stop_proxy
+  # --per-ip-max-connections 1: a second connection from 127.0.0.1 is refused (reset at
+  # once) and logged while the first runs; 127.0.0.2 is served.
+  kill "${pids[0]}"
+  start_upstream http 300000
+  start_proxy --per-ip-max-connections 1 --rate 100KiB --stats 100ms
+  download_from 127.0.0.1 >"$work/first.txt" 2>&1 &
+  first=$!
+  wait_for_line "$work/proxy.out" "^${ts}stats: 1 connection \\| #1 down [1-9]"
+  rc=0
+  download_from 127.0.0.1 >"$work/second.txt" 2>&1 || rc=$?
+  [[ $rc -ne 0 ]] || fail "a second connection from 127.0.0.1 was served: $(cat "$work/second.txt")"
+  wait_for_line "$work/proxy.out" "^${ts}#2 127\\.0\\.0\\.1:[0-9]+: refused: 1 connection open from 127\\.0\\.0\\.1 \\(--per-ip-max-connections 1\\)$"
+  read -r _ size < <(download_from 127.0.0.2) || fail "127.0.0.2 was not served"
+  [[ $size -eq 300000 ]] || fail "127.0.0.2 downloaded $size bytes"
+  wait "$first" || fail "the first download failed: $(cat "$work/first.txt")"
+  read -r _ size <"$work/first.txt"
+  [[ $size -eq 300000 ]] || fail "the first download got $size bytes"
+  read -r _ size < <(download_from 127.0.0.1) || fail "127.0.0.1 was not served once its first closed"
+  stop_proxy
+  grep -E "refused" "$work/proxy.out"
   ;;
 
 *)
