@@ -62,6 +62,27 @@ start_proxy() {
   [[ -n $proxy_port ]] || fail "no port in the 'listening on' line"
 }
 
+# A proxy with exactly the arguments given (routes with --route), its output in
+# $work/$1.out; its pid in $raw_pid. Waits for its first "listening on" line.
+start_proxy_raw() { # name args...
+  local name=$1
+  shift
+  : >"$work/$name.out"
+  "$proxy" "$@" >>"$work/$name.out" 2>"$work/$name.err" &
+  raw_pid=$!
+  pids+=("$raw_pid")
+  wait_for_line "$work/$name.out" "^${ts}listening on "
+}
+
+# Ends proxy $1 with SIGTERM; it must exit 0 within 5 s.
+stop_pid() {
+  kill -TERM "$1"
+  timeout 5 tail --pid="$1" -f /dev/null || fail "proxy $1 did not stop on SIGTERM"
+  local rc=0
+  wait "$1" || rc=$?
+  [[ $rc -eq 0 ]] || fail "proxy $1 exited with $rc after SIGTERM"
+}
+
 # SIGTERM must end the proxy cleanly: exit 0, within 5 s, with a line for each connection.
 stop_proxy() {
   kill -TERM "$proxy_pid"
@@ -137,6 +158,15 @@ args)
     fail "--upstream no-such-host.invalid:80: the message does not say what failed"
   expect_bad --listen --listen no-such-host.invalid:0 --upstream 127.0.0.1:9
   expect_bad --listen --upstream 127.0.0.1:9
+  expect_bad --per-ip "${ok[@]}" --per-ip 0
+  expect_bad --per-ip-up "${ok[@]}" --per-ip-up 1XB
+  expect_bad --per-ip-max-connections "${ok[@]}" --per-ip-max-connections x
+  expect_bad --route --route 127.0.0.1:0
+  expect_bad --route --route 127.0.0.1:0=unix:
+  expect_bad --listen --route 127.0.0.1:0=127.0.0.1:9 --listen 127.0.0.1:0
+  expect_bad --route --route 127.0.0.1:0=no-such-host.invalid:80
+  expect_bad --admin "${ok[@]}" --admin 0.0.0.0:0
+  expect_bad --admin "${ok[@]}" --admin localhost
   expect_bad --upstream --listen 127.0.0.1:0
   rc=0
   "$proxy" --help >"$work/help.out" 2>&1 || rc=$?
@@ -556,6 +586,76 @@ perip)
   read -r _ size < <(download_from 127.0.0.1) || fail "127.0.0.1 was not served once its first closed"
   stop_proxy
   grep -E "refused" "$work/proxy.out"
+  ;;
+
+routes)
+  # Two routes in one proxy, each with its own listener and upstream, used at once.
+  need_curl
+  start_upstream http 100000
+  first_upstream=$upstream_port
+  start_upstream http 200000
+  second_upstream=$upstream_port
+  start_proxy_raw routes --route "127.0.0.1:0=127.0.0.1:$first_upstream" \
+    --route "127.0.0.1:0=127.0.0.1:$second_upstream" --rate 1MiB
+  wait_for_line "$work/routes.out" "listening on .*, upstream 127\\.0\\.0\\.1:$second_upstream,"
+  port1=$(grep "upstream 127.0.0.1:$first_upstream," "$work/routes.out" | listen_port)
+  port2=$(grep "upstream 127.0.0.1:$second_upstream," "$work/routes.out" | listen_port)
+  [[ -n $port1 && -n $port2 && $port1 != "$port2" ]] || fail "not two listening ports"
+  for i in 1 2 1 2; do
+    port=port$i
+    timeout 30 curl --noproxy '*' -sS --max-time 25 -o /dev/null -w '%{size_download}\n' \
+      "http://127.0.0.1:${!port}/" >>"$work/route$i.txt" &
+    curls+=($!)
+  done
+  for c in "${curls[@]}"; do wait "$c" || fail "a download failed"; done
+  [[ $(sort -u "$work/route1.txt") == 100000 ]] || fail "route 1 gave $(cat "$work/route1.txt")"
+  [[ $(sort -u "$work/route2.txt") == 200000 ]] || fail "route 2 gave $(cat "$work/route2.txt")"
+  stop_pid "$raw_pid"
+  [[ $(grep -cE "^${ts}closed #" "$work/routes.out") -eq 4 ]] || fail "not 4 close lines"
+  echo "two routes: 2 downloads of 100000 bytes through one, 2 of 200000 through the other"
+  ;;
+
+unix)
+  # unix:PATH on both sides: curl -> unix socket -> proxy -> unix socket -> a second proxy
+  # -> TCP upstream. A socket file left by a killed proxy is taken over; one in use, or a
+  # file that is not a socket, is not; the proxy removes its socket file at exit.
+  need_curl
+  start_upstream http 100000
+  in=$work/in.sock up=$work/up.sock
+  start_proxy_raw bridge --route "unix:$up=127.0.0.1:$upstream_port"
+  bridge=$raw_pid
+  start_proxy_raw proxy --route "unix:$in=unix:$up" --per-ip-max-connections 1 --rate 1MiB
+  grep -qE "^${ts}listening on unix:$in, upstream unix:$up," "$work/proxy.out" ||
+    fail "no unix addresses in the first line"
+  size=$(timeout 30 curl --noproxy '*' -sS --max-time 25 --unix-socket "$in" -o "$work/body" \
+    -w '%{size_download}' http://localhost/) || fail "curl through the unix sockets failed"
+  [[ $size -eq 100000 && -z $(tr -d x <"$work/body") ]] || fail "downloaded $size bytes"
+  wait_for_line "$work/proxy.out" "^${ts}closed #1 unix: up .*, down 97\\.[0-9] KiB in"
+  # A second proxy on the same path: refused, the first keeps it.
+  rc=0
+  timeout 5 "$proxy" --listen "unix:$in" --upstream "unix:$up" >/dev/null 2>"$work/second.err" || rc=$?
+  [[ $rc -eq 1 ]] || fail "a second proxy on $in exited with $rc, not 1"
+  grep -qF "cannot listen on unix:$in: something listens on it already" "$work/second.err" ||
+    fail "the second proxy did not say why: $(cat "$work/second.err")"
+  # Killed, it leaves its socket file; the next start takes it over.
+  kill -KILL "$raw_pid"
+  wait "$raw_pid" 2>/dev/null || true
+  [[ -S $in ]] || fail "no socket file left by the killed proxy"
+  start_proxy_raw proxy --listen "unix:$in" --upstream "unix:$up"
+  size=$(timeout 30 curl --noproxy '*' -sS --max-time 25 --unix-socket "$in" -o /dev/null \
+    -w '%{size_download}' http://localhost/) || fail "curl after the takeover failed"
+  [[ $size -eq 100000 ]] || fail "downloaded $size bytes after the takeover"
+  stop_pid "$raw_pid"
+  [[ ! -e $in ]] || fail "the proxy left its socket file $in at exit"
+  stop_pid "$bridge"
+  [[ ! -e $up ]] || fail "the bridge left its socket file $up at exit"
+  echo plain >"$work/file"
+  rc=0
+  timeout 5 "$proxy" --listen "unix:$work/file" --upstream "unix:$up" >/dev/null 2>"$work/file.err" || rc=$?
+  [[ $rc -eq 1 ]] && grep -qF "the path exists and is not a socket" "$work/file.err" ||
+    fail "a regular file as the listen path: exit $rc, $(cat "$work/file.err")"
+  [[ $(cat "$work/file") == plain ]] || fail "the regular file was changed"
+  echo "unix sockets both ways; a stale socket file taken over, one in use and a plain file not"
   ;;
 
 *)
