@@ -9,6 +9,7 @@
 // proxy_logger (stdout that never blocks), proxy_routes (addresses and listeners),
 // proxy_relay (a connection and its bytes), proxy_clients (--per-ip), proxy_server (the
 // routes, their connections and the limits over them), proxy_admin (--admin).
+#include "proxy_admin.hpp"
 #include "proxy_logger.hpp"
 #include "proxy_options.hpp"
 #include "proxy_routes.hpp"
@@ -23,6 +24,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -67,6 +69,22 @@ std::uint64_t connections_that_fit() {
   return total > in_use + spare_descriptors ? (total - in_use - spare_descriptors) / 2 : 0;
 }
 
+// --admin's address: its name resolved, and refused unless every address it has is
+// loopback (or --admin-allow-remote says otherwise).
+net::ip::tcp::endpoint admin_endpoint(net::io_context& ctx, const proxy_options& opts) {
+  auto resolved = resolve(ctx, "--admin", endpoint_spec{*opts.admin, {}});
+  if (!opts.admin_allow_remote)
+    for (const auto& e : resolved)
+      if (!is_loopback_host(client_address(e)))
+        throw option_error("--admin", "'" + opts.admin->text() + "': " + endpoint_text(e) +
+                                          " is not a loopback address (add "
+                                          "--admin-allow-remote to mean it)");
+  net::ip::tcp::endpoint first;
+  std::memcpy(first.data(), resolved.front().data(), resolved.front().size());
+  first.resize(resolved.front().size());
+  return first;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +95,7 @@ int main(int argc, char** argv) {
   net::io_context ctx(1);
   proxy_options opts;
   std::vector<std::vector<stream_endpoint>> listen, upstream;
+  std::optional<net::ip::tcp::endpoint> admin_at;
   try {
     opts = parse_options(std::vector<std::string>(argv + 1, argv + argc));
     if (opts.help) {
@@ -95,6 +114,8 @@ int main(int argc, char** argv) {
       listen.push_back(resolve(ctx, shorthand ? "--listen" : "--route", r.listen));
       upstream.push_back(resolve(ctx, shorthand ? "--upstream" : "--route", r.upstream));
     }
+    if (opts.admin)
+      admin_at = admin_endpoint(ctx, opts);
   } catch (const option_error& e) {
     std::fprintf(stderr, "sluice-proxy: %s\n\n%s", e.what(), usage().c_str());
     return 2;
@@ -107,6 +128,17 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) { // the address is taken, say
     std::fprintf(stderr, "sluice-proxy: %s\n", e.what());
     return 1;
+  }
+
+  std::optional<admin_server> admin;
+  if (admin_at) {
+    try {
+      admin.emplace(ctx, *admin_at, opts.admin_allow_remote, *server, log);
+    } catch (const boost::system::system_error& e) {
+      std::fprintf(stderr, "sluice-proxy: --admin: cannot listen on %s: %s\n",
+                   opts.admin->text().c_str(), e.code().message().c_str());
+      return 1;
+    }
   }
 
   // The first SIGINT or SIGTERM stops cleanly; removing them then gives the signals their
@@ -124,6 +156,8 @@ int main(int argc, char** argv) {
     stop_signals.clear(ignored);
     hangup.cancel(ignored);
     server->stop();
+    if (admin)
+      admin->stop();
     log.stop();
   });
   std::function<void(const boost::system::error_code&, int)> on_hangup =
@@ -147,7 +181,13 @@ int main(int argc, char** argv) {
   if (!opts.max_connections || *opts.max_connections > fit)
     at_most += " (file descriptors)";
   server->start(max_open, at_most);
+  if (admin) {
+    log.write("admin", "admin on http://" + admin->local_text() + "/ (/metrics, /stats, /limits)",
+              {{"admin", admin->local_text()}});
+    admin->start();
+  }
   ctx.run();
+  admin.reset();
   server.reset(); // its unix socket files go
   log.finish(std::chrono::seconds(1));
   return 0;

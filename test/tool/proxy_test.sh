@@ -83,6 +83,59 @@ stop_pid() {
   [[ $rc -eq 0 ]] || fail "proxy $1 exited with $rc after SIGTERM"
 }
 
+# Checks that file $1 is in the Prometheus text format (version 0.0.4): HELP and TYPE lines
+# naming valid metric names, every sample of a family declared by its TYPE and all its
+# samples together, labels quoted and escaped, values numbers (or +Inf, -Inf, NaN),
+# counters not negative and named *_total. Prints the first fault and fails.
+prom_check() {
+  awk '
+    function bad(why) { printf "line %d: %s: %s\n", NR, why, $0; failed = 1; exit 1 }
+    /^# HELP / { if ($3 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/) bad("bad name"); next }
+    /^# TYPE / {
+      if ($3 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/) bad("bad name")
+      if ($4 !~ /^(counter|gauge|histogram|summary|untyped)$/ || NF != 4) bad("bad type")
+      if ($3 in type) bad("family declared twice")
+      type[$3] = $4; next
+    }
+    /^#/ || /^$/ { next }
+    {
+      if (!match($0, /^[a-zA-Z_:][a-zA-Z0-9_:]*/)) bad("no metric name")
+      name = substr($0, 1, RLENGTH); rest = substr($0, RLENGTH + 1)
+      if (rest ~ /^\{/) {
+        if (!match(rest, /^\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*",?)*\}/)) bad("bad labels")
+        rest = substr(rest, RLENGTH + 1)
+      }
+      if (rest !~ /^ [-+]?([0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|\.[0-9]+|Inf|NaN)( -?[0-9]+)?$/) bad("bad value")
+      if (!(name in type)) bad("no TYPE for " name)
+      if (name != last && (name in seen)) bad("samples of " name " apart")
+      seen[name] = 1; last = name
+      split(rest, v, " ")
+      if (type[name] == "counter" && (v[2] + 0 < 0 || name !~ /_total$/)) bad("bad counter")
+      ++samples
+    }
+    END { if (!failed && samples == 0) { print "no samples"; exit 1 } }
+  ' "$1"
+}
+
+# The value of sample $2 (its name and labels, as written) in metrics file $1.
+metric() { awk -v s="$2" 'index($0, s " ") == 1 { print $2 }' "$1"; }
+
+# An admin request: admin METHOD PATH [BODY] prints the status and writes the body to
+# $work/admin.body. $admin_port is the admin's port.
+admin() {
+  local method=$1 path=$2 body=${3-}
+  local data=()
+  [[ $method == PUT ]] && data=(--data-binary "$body")
+  timeout 10 curl --noproxy '*' -sS --max-time 8 -X "$method" "${data[@]}" \
+    -o "$work/admin.body" -w '%{http_code}' "${admin_curl_args[@]}" \
+    "http://127.0.0.1:$admin_port$path"
+}
+
+# The bytes moved down so far, from GET /stats (its first key: {"bytes":{"down":N,...).
+down_bytes() {
+  admin GET /stats >/dev/null && sed -nE 's/^\{"bytes":\{"down":([0-9]+),.*/\1/p' "$work/admin.body"
+}
+
 # SIGTERM must end the proxy cleanly: exit 0, within 5 s, with a line for each connection.
 stop_proxy() {
   kill -TERM "$proxy_pid"
@@ -656,6 +709,111 @@ unix)
     fail "a regular file as the listen path: exit $rc, $(cat "$work/file.err")"
   [[ $(cat "$work/file") == plain ]] || fail "the regular file was changed"
   echo "unix sockets both ways; a stale socket file taken over, one in use and a plain file not"
+  ;;
+
+metrics)
+  # GET /metrics parses as Prometheus text and counts exactly the bytes moved, per route
+  # and in total; GET /stats says the same in JSON.
+  need_curl
+  start_upstream http 300000
+  start_proxy --admin 127.0.0.1:0 --rate-down 10MiB
+  wait_for_line "$work/proxy.out" "^${ts}admin on http://127\\.0\\.0\\.1:[0-9]+/"
+  admin_port=$(sed -nE 's|.*admin on http://127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/proxy.out")
+  read -r end bytes _ < <("$peer" download "$proxy_port")
+  [[ $end == eof ]] || fail "the download ended with $end"
+  read -r end bytes2 _ < <("$peer" download "$proxy_port")
+  wait_for_line "$work/proxy.out" "^${ts}closed #2 "
+  [[ $(admin GET /metrics) == 200 ]] || fail "GET /metrics: $(cat "$work/admin.body")"
+  cp "$work/admin.body" "$work/metrics.txt"
+  prom_check "$work/metrics.txt" || fail "/metrics is not the Prometheus text format"
+  route="route=\"127.0.0.1:$proxy_port\""
+  down=$((bytes + bytes2))
+  up=$((2 * 18)) # the peer's request: "GET / HTTP/1.0\r\n\r\n"
+  for sample in "sluice_proxy_bytes_total{direction=\"down\"} $down" \
+    "sluice_proxy_route_bytes_total{$route,direction=\"down\"} $down" \
+    "sluice_proxy_bytes_total{direction=\"up\"} $up" \
+    "sluice_proxy_route_bytes_total{$route,direction=\"up\"} $up" \
+    "sluice_proxy_connections_accepted_total 2" \
+    "sluice_proxy_route_connections_accepted_total{$route} 2" \
+    "sluice_proxy_connections_open 0" \
+    "sluice_proxy_limit_bytes_per_second{limit=\"rate\",direction=\"down\"} 10485760" \
+    "sluice_proxy_limit_bytes_per_second{limit=\"total\",direction=\"down\"} +Inf"; do
+    name=${sample% *}
+    value=$(metric "$work/metrics.txt" "$name")
+    [[ $value == "${sample##* }" ]] || fail "$name is '$value', not ${sample##* }"
+  done
+  grep -qE '^sluice_proxy_token_wait_seconds_total\{direction="down"\} [0-9.e+-]+$' "$work/metrics.txt" ||
+    fail "no token wait"
+  [[ $(down_bytes) == "$down" ]] || fail "/stats does not count $down bytes down"
+  "$peer" json-lines "$work/admin.body" routes limits >/dev/null || fail "/stats lacks its keys"
+  stop_proxy
+  echo "/metrics: Prometheus text; $down bytes down and $up up, as moved"
+  ;;
+
+limits)
+  # PUT /limits mid-download: the rate follows within a second, up and down. Bad bodies
+  # get a 4xx and change nothing; so do requests from other origins.
+  start_upstream http 100000000
+  start_proxy --admin 127.0.0.1:0 --rate-down 100KiB
+  wait_for_line "$work/proxy.out" "^${ts}admin on http://127\\.0\\.0\\.1:[0-9]+/"
+  admin_port=$(sed -nE 's|.*admin on http://127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/proxy.out")
+  "$peer" download "$proxy_port" >/dev/null &
+  pids+=($!)
+  # The rate over a second starting a second after $1: bytes by /stats.
+  rate_after() {
+    local t0 b0 t1 b1
+    timeout 5 bash -c "until (( \$(date +%s%N) >= $1 + 1000000000 )); do sleep 0.01; done"
+    t0=$(date +%s%N) b0=$(down_bytes)
+    timeout 5 bash -c "until (( \$(date +%s%N) >= $t0 + 1000000000 )); do sleep 0.01; done"
+    t1=$(date +%s%N) b1=$(down_bytes)
+    awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", b / (t / 1e9) }'
+  }
+  for ((i = 0; i < 100; ++i)); do # 10 s at most for the download's first bytes
+    [[ $(down_bytes) -gt 0 ]] && break
+    sleep 0.1
+  done
+  [[ $(down_bytes) -gt 0 ]] || fail "the download did not start"
+  before=$(rate_after "$(date +%s%N)")
+  [[ $(admin PUT /limits '{"rate_down": "400KiB"}') == 200 ]] || fail "PUT: $(cat "$work/admin.body")"
+  raised=$(rate_after "$(date +%s%N)")
+  [[ $(admin PUT /limits '{"rate": "50KiB"}') == 200 ]] || fail "PUT: $(cat "$work/admin.body")"
+  lowered=$(rate_after "$(date +%s%N)")
+  echo "--rate-down 100KiB: $before B/s; PUT 400KiB: $raised B/s; PUT 50KiB: $lowered B/s (a second after each)"
+  within "$before" 71680 133120 || fail "$before B/s is not about 102400"
+  within "$raised" 286720 532480 || fail "$raised B/s is not about 409600 after the PUT"
+  within "$lowered" 35840 66560 || fail "$lowered B/s is not about 51200 after the PUT"
+  wait_for_line "$work/proxy.out" "^${ts}limits set: rate 50\\.0 KiB/s per connection, unlimited per client address, total unlimited$"
+  # Bad requests: a 4xx with a message, and the limits as they were.
+  [[ $(admin GET /limits) == 200 ]] || fail "GET /limits"
+  cp "$work/admin.body" "$work/limits.before"
+  big=$(head -c 20000 /dev/zero | tr '\0' ' ')
+  for body in '' '{' '[1]' 'null' '{"rate": 0}' '{"rate": -1}' '{"rate": 1.5}' '{"rate": "1XB"}' \
+    '{"bogus": 1}' '{"tick": "1ms"}' '{"total": "1MiB", "per_ip": "x"}' '{"burst": 1}' \
+    '{"per_ip_max_connections": 0}' '{"rate": 99999999999999999999}' "{\"rate\": \"1K\"$big}"; do
+    status=$(admin PUT /limits "$body")
+    [[ $status == 4?? ]] || fail "PUT /limits '${body:0:40}': $status, not 4xx"
+    grep -q '"error":' "$work/admin.body" || fail "PUT '${body:0:40}': no message: $(cat "$work/admin.body")"
+  done
+  echo "e.g.: $(admin PUT /limits '{"total": "1MiB", "per_ip": "x"}') $(cat "$work/admin.body")"
+  [[ $(admin POST /limits '{}') == 405 ]] || fail "POST /limits is not 405"
+  [[ $(admin GET /nothing) == 404 ]] || fail "GET /nothing is not 404"
+  admin_curl_args=(-H 'Origin: http://example.com')
+  [[ $(admin PUT /limits '{"rate": "1MiB"}') == 403 ]] || fail "a foreign Origin was not refused"
+  admin_curl_args=(-H 'Host: rebound.example:80')
+  [[ $(admin GET /metrics) == 403 ]] || fail "a foreign Host was not refused"
+  admin_curl_args=(-H "Origin: http://localhost:$admin_port")
+  [[ $(admin GET /limits) == 200 ]] || fail "the admin's own origin was refused"
+  admin_curl_args=()
+  cmp -s "$work/admin.body" "$work/limits.before" || fail "a bad request changed the limits"
+  # Clients that connect and send nothing, or half a request, hold up no one.
+  for i in 1 2 3 4 5; do
+    exec {idle}<>/dev/tcp/127.0.0.1/"$admin_port"
+    idles+=("$idle")
+  done
+  printf 'PUT /limits HTTP/1.1\r\nContent-Length: 100\r\n\r\n{' >&"${idles[0]}"
+  [[ $(admin GET /metrics) == 200 ]] || fail "/metrics did not answer beside idle clients"
+  for idle in "${idles[@]}"; do exec {idle}<&-; done
+  stop_proxy
   ;;
 
 *)
