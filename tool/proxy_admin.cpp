@@ -250,8 +250,7 @@ admin_reply handle_admin(proxy& p, logger& log, bool allow_remote, std::string_v
 
 admin_server::admin_server(net::io_context& ctx, const tcp::endpoint& at, bool allow_remote,
                            proxy& p, logger& log)
-    : ctx_(ctx), acceptor_(ctx, at), allow_remote_(allow_remote), proxy_(p), log_(log),
-      slot_free_(ctx) {}
+    : ctx_(ctx), acceptor_(ctx, at), allow_remote_(allow_remote), proxy_(p), log_(log) {}
 
 std::string admin_server::local_text() const {
   boost::system::error_code ec;
@@ -275,19 +274,13 @@ void admin_server::stop() {
   stopping_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
-  slot_free_.cancel();
-  for (tcp::socket* s : sessions_)
+  for (auto& [s, state] : sessions_)
     s->close(ec);
 }
 
 awaitable<void> admin_server::accept_loop() {
   net::steady_timer backoff(ctx_);
   while (!stopping_) {
-    if (sessions_.size() >= max_sessions) { // the rest wait in the backlog
-      slot_free_.expires_at(clock_type::time_point::max());
-      co_await slot_free_.async_wait(as_result);
-      continue;
-    }
     auto [ec, socket] = co_await acceptor_.async_accept(as_result);
     if (stopping_ || ec == net::error::operation_aborted)
       break;
@@ -295,6 +288,19 @@ awaitable<void> admin_server::accept_loop() {
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(as_result);
       continue;
+    }
+    if (sessions_.size() >= max_sessions) {
+      auto oldest = sessions_.end();
+      for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
+        if (it->second.reading &&
+            (oldest == sessions_.end() || it->second.since < oldest->second.since))
+          oldest = it;
+      if (oldest == sessions_.end()) { // all are being answered
+        socket.close(ec);
+        continue;
+      }
+      oldest->first->close(ec); // its read ends, and its session with it
+      sessions_.erase(oldest);
     }
     net::co_spawn(ctx_, session(std::move(socket)), net::detached);
   }
@@ -305,19 +311,21 @@ awaitable<void> admin_server::session(tcp::socket socket) {
   struct registration {
     admin_server& a;
     tcp::socket* s;
-    ~registration() {
-      a.sessions_.erase(s);
-      a.slot_free_.cancel();
-    }
+    ~registration() { a.sessions_.erase(s); }
   } in_sessions{*this, &stream.socket()};
-  sessions_.insert(&stream.socket());
+  sessions_[&stream.socket()] = {};
   beast::flat_buffer buffer(max_header + max_limits_body);
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(max_header);
     parser.body_limit(max_limits_body);
     stream.expires_after(request_timeout);
+    sessions_[&stream.socket()] = {};
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, as_result);
+    if (auto it = sessions_.find(&stream.socket()); it != sessions_.end())
+      it->second.reading = false;
+    else // closed for a newer connection
+      co_return;
     admin_reply reply;
     bool keep_alive = false;
     unsigned version = 11;

@@ -14,7 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
-#include <set>
+#include <map>
 #include <string>
 
 namespace sluice::proxy {
@@ -40,7 +40,9 @@ admin_reply handle_admin(proxy& p, logger& log, bool allow_remote, std::string_v
 
 class admin_server {
 public:
-  /// At most this many requests in flight: more connections wait in the backlog.
+  /// At most this many connections at once. One more closes the one that has waited longest
+  /// for its request (idle, or sending it slowly), so that clients which connect and send
+  /// nothing cannot keep others out; when all are being answered, it is closed instead.
   static constexpr std::size_t max_sessions = 16;
   /// A connection that has sent no whole request in this time is closed.
   static constexpr std::chrono::seconds request_timeout{10};
@@ -62,8 +64,11 @@ private:
   bool allow_remote_;
   proxy& proxy_;
   logger& log_;
-  std::set<boost::asio::ip::tcp::socket*> sessions_;
-  boost::asio::steady_timer slot_free_;
+  struct session_state {
+    bool reading = true; // waiting for a request
+    std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
+  };
+  std::map<boost::asio::ip::tcp::socket*, session_state> sessions_;
   bool stopping_ = false;
 };
 
