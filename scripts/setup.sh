@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config
-  libboost1.81-dev libboost-test1.81-dev
+  libboost1.81-dev libboost-test1.81-dev libboost-json1.81-dev
   libssl-dev zlib1g-dev
   libevent-dev                 # the benchmarks compare with libevent
   clang libclang-rt-14-dev     # the fuzz preset (libFuzzer)

@@ -1,5 +1,7 @@
 #include "proxy_options.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -196,6 +198,50 @@ host_port parse_host_port(std::string_view text) {
   return {std::string(host), static_cast<unsigned short>(parse_port(port, text))};
 }
 
+std::string endpoint_spec::text() const {
+  return is_unix() ? "unix:" + unix_path : tcp.text();
+}
+
+endpoint_spec parse_endpoint(std::string_view text) {
+  endpoint_spec e;
+  if (text.starts_with("unix:")) {
+    e.unix_path = text.substr(5);
+    if (e.unix_path.empty())
+      throw std::invalid_argument(quoted(text) + " has no path (unix:PATH)");
+    if (e.unix_path.size() > max_unix_path)
+      throw std::invalid_argument(quoted(text) + ": the path is longer than " +
+                                  std::to_string(max_unix_path) + " bytes");
+    if (e.unix_path.find('\0') != std::string::npos)
+      throw std::invalid_argument(quoted(text) + ": the path has a NUL byte");
+    return e;
+  }
+  e.tcp = parse_host_port(text);
+  return e;
+}
+
+route_spec parse_route(std::string_view text) {
+  auto eq = text.find('=');
+  if (eq == std::string_view::npos)
+    throw std::invalid_argument(quoted(text) + " is not LISTEN=UPSTREAM");
+  route_spec r{parse_endpoint(text.substr(0, eq)), parse_endpoint(text.substr(eq + 1))};
+  if (!r.upstream.is_unix() && r.upstream.tcp.port == 0)
+    throw std::invalid_argument(quoted(text) + ": the upstream needs a port other than 0");
+  return r;
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (lower(host) == "localhost")
+    return true;
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(std::string(host), ec);
+  if (ec)
+    return false;
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
+        .is_loopback();
+  return address.is_loopback();
+}
+
 bucket_shape shape_bucket(std::uint64_t bytes_per_second, std::chrono::nanoseconds tick,
                           std::optional<std::uint64_t> burst) {
   if (bytes_per_second == 0 || tick <= std::chrono::nanoseconds::zero() || burst == 0u)
@@ -239,11 +285,40 @@ token_bucket_config write_limit(const bucket_shape& shape) {
   return cfg;
 }
 
+void check_limits(const limit_set& limits, const std::function<bool(std::string_view)>& given) {
+  // The flag blamed is the one that set the rate; a burst too small is --burst's fault.
+  auto check = [&](const std::optional<std::uint64_t>& r, std::string_view own_flag,
+                   std::string_view both_flag) {
+    if (!r)
+      return;
+    std::string flag(given(own_flag) ? own_flag : both_flag);
+    try {
+      shape_bucket(*r, limits.tick);
+    } catch (const std::invalid_argument& e) {
+      throw option_error(flag, e.what());
+    }
+    try {
+      shape_bucket(*r, limits.tick, limits.burst);
+    } catch (const std::invalid_argument& e) {
+      throw option_error("--burst", std::string(e.what()) + " (" + flag + ")");
+    }
+  };
+  check(limits.rate.down, "--rate-down", "--rate");
+  check(limits.rate.up, "--rate-up", "--rate");
+  check(limits.per_ip.down, "--per-ip-down", "--per-ip");
+  check(limits.per_ip.up, "--per-ip-up", "--per-ip");
+  check(limits.total.down, "--total-down", "--total");
+  check(limits.total.up, "--total-up", "--total");
+}
+
 proxy_options parse_options(const std::vector<std::string>& args) {
   proxy_options opts;
+  limit_set& limits = opts.limits;
   // What was given, for the checks that need all of it and for "given twice".
   std::vector<std::string_view> seen;
-  std::optional<std::uint64_t> rate, rate_down, rate_up, total, total_down, total_up;
+  // Each rate flag's value, by flag, until all are read: a direction's own flag wins.
+  std::vector<std::pair<std::string_view, std::uint64_t>> rates;
+  std::optional<endpoint_spec> listen, upstream;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -262,18 +337,45 @@ proxy_options parse_options(const std::vector<std::string>& args) {
       value = arg.substr(eq + 1);
       inline_value = true;
     }
-    static constexpr std::array<std::string_view, 17> known{
-        "--listen",     "--upstream",        "--rate",       "--rate-down", "--rate-up", "--total",
-        "--total-down", "--total-up",        "--burst",      "--tick",      "--delay",   "--jitter",
-        "--stats",      "--max-connections", "--log-format", "--help",      "--version"};
-    if (std::find(known.begin(), known.end(), name) == known.end())
+    static constexpr std::string_view known[] = {"--listen",
+                                                 "--upstream",
+                                                 "--route",
+                                                 "--rate",
+                                                 "--rate-down",
+                                                 "--rate-up",
+                                                 "--per-ip",
+                                                 "--per-ip-down",
+                                                 "--per-ip-up",
+                                                 "--total",
+                                                 "--total-down",
+                                                 "--total-up",
+                                                 "--burst",
+                                                 "--tick",
+                                                 "--delay",
+                                                 "--jitter",
+                                                 "--stats",
+                                                 "--max-connections",
+                                                 "--log-format",
+                                                 "--help",
+                                                 "--version",
+                                                 "--admin",
+                                                 "--admin-allow-remote",
+                                                 "--per-ip-max-connections"};
+    if (std::find(std::begin(known), std::end(known), name) == std::end(known))
       throw option_error(std::string(name),
                          arg.starts_with("-") ? "unknown option" : "unexpected argument");
-    if (inline_value && (name == "--help" || name == "--version"))
+    const bool takes_value =
+        name != "--admin-allow-remote" && name != "--help" && name != "--version";
+    if (inline_value && !takes_value)
       throw option_error(std::string(name), "takes no value");
-    if (std::find(seen.begin(), seen.end(), name) != seen.end())
+    // --route is repeatable: one per route.
+    if (name != "--route" && std::find(seen.begin(), seen.end(), name) != seen.end())
       throw option_error(std::string(name), "is given twice");
     seen.push_back(name);
+    if (!takes_value) {
+      opts.admin_allow_remote = true;
+      continue;
+    }
     if (!inline_value) {
       // A flag where the value should be ("--rate --total 1M") means the value is missing.
       if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--"))
@@ -285,34 +387,38 @@ proxy_options parse_options(const std::vector<std::string>& args) {
 
     try {
       if (name == "--listen") {
-        opts.listen = parse_host_port(value);
+        listen = parse_endpoint(value);
       } else if (name == "--upstream") {
-        opts.upstream = parse_host_port(value);
-        if (opts.upstream.port == 0)
+        upstream = parse_endpoint(value);
+        if (!upstream->is_unix() && upstream->tcp.port == 0)
           throw std::invalid_argument(quoted(value) + ": the upstream needs a port other than 0");
-      } else if (name.starts_with("--rate") || name.starts_with("--total")) {
+      } else if (name == "--route") {
+        route_spec r = parse_route(value);
+        for (const route_spec& other : opts.routes)
+          if (other.listen.text() == r.listen.text() &&
+              (r.listen.is_unix() || r.listen.tcp.port != 0))
+            throw std::invalid_argument(quoted(value) + ": another --route listens on " +
+                                        r.listen.text());
+        opts.routes.push_back(std::move(r));
+      } else if (name.starts_with("--rate") || name.starts_with("--total") ||
+                 (name.starts_with("--per-ip") && name != "--per-ip-max-connections")) {
         std::uint64_t r = parse_size(value);
         if (r == 0)
           throw std::invalid_argument(quoted(value) + ": must be more than 0 bytes per second "
                                                       "(leave the option out for no limit)");
-        (name == "--rate"         ? rate
-         : name == "--rate-down"  ? rate_down
-         : name == "--rate-up"    ? rate_up
-         : name == "--total"      ? total
-         : name == "--total-down" ? total_down
-                                  : total_up) = r;
+        rates.emplace_back(name, r);
       } else if (name == "--burst") {
-        opts.burst = parse_size(value);
-        if (*opts.burst == 0)
+        limits.burst = parse_size(value);
+        if (*limits.burst == 0)
           throw std::invalid_argument(quoted(value) + ": must be more than 0 bytes");
       } else if (name == "--tick") {
-        opts.tick = parse_duration(value);
-        if (opts.tick < min_tick)
+        limits.tick = parse_duration(value);
+        if (limits.tick < min_tick)
           throw std::invalid_argument(
               quoted(value) + ": must be at least " + format_duration(min_tick) +
               ", the smallest tick that works: shorter ones wake the proxy more often than it "
               "can serve, and it falls behind the rate");
-        if (opts.tick > max_tick)
+        if (limits.tick > max_tick)
           throw std::invalid_argument(quoted(value) + ": must be at most " +
                                       format_duration(max_tick) + " (a day)");
       } else if (name == "--delay" || name == "--jitter") {
@@ -331,6 +437,10 @@ proxy_options parse_options(const std::vector<std::string>& args) {
                                       format_duration(min_stats));
       } else if (name == "--max-connections") {
         opts.max_connections = parse_count(value);
+      } else if (name == "--per-ip-max-connections") {
+        limits.per_ip_max_connections = parse_count(value);
+      } else if (name == "--admin") {
+        opts.admin = parse_host_port(value);
       } else { // --log-format
         if (value == "text")
           opts.log = log_format::text;
@@ -348,56 +458,73 @@ proxy_options parse_options(const std::vector<std::string>& args) {
   auto given = [&](std::string_view name) {
     return std::find(seen.begin(), seen.end(), name) != seen.end();
   };
-  if (!given("--listen"))
-    throw option_error("--listen", "is required");
-  if (!given("--upstream"))
-    throw option_error("--upstream", "is required");
+  if (!opts.routes.empty() && (listen || upstream))
+    throw option_error(listen ? "--listen" : "--upstream",
+                       "cannot be mixed with --route: give every route with --route, or the "
+                       "one route with --listen and --upstream");
+  if (opts.routes.empty()) {
+    if (!listen)
+      throw option_error("--listen", "is required (or --route)");
+    if (!upstream)
+      throw option_error("--upstream", "is required (or --route)");
+    opts.routes.push_back({*listen, *upstream});
+  }
   // A direction's own flag wins over the one for both, whatever their order.
-  opts.rate = {rate_down ? rate_down : rate, rate_up ? rate_up : rate};
-  opts.total = {total_down ? total_down : total, total_up ? total_up : total};
+  auto rate_of = [&](std::string_view flag) -> std::optional<std::uint64_t> {
+    for (auto& [f, r] : rates)
+      if (f == flag)
+        return r;
+    return std::nullopt;
+  };
+  auto directions = [&](std::string_view both, std::string_view down, std::string_view up) {
+    auto b = rate_of(both), d = rate_of(down), u = rate_of(up);
+    return direction_rates{d ? d : b, u ? u : b};
+  };
+  limits.rate = directions("--rate", "--rate-down", "--rate-up");
+  limits.per_ip = directions("--per-ip", "--per-ip-down", "--per-ip-up");
+  limits.total = directions("--total", "--total-down", "--total-up");
   if (given("--jitter") && !given("--delay"))
     throw option_error("--jitter", "needs --delay (a round trip takes DELAY +- JITTER longer)");
   if (opts.jitter > opts.delay)
     throw option_error("--jitter", quoted(format_duration(opts.jitter)) +
                                        ": must be at most --delay (" + format_duration(opts.delay) +
                                        ")");
-  if (opts.burst && !opts.rate.any() && !opts.total.any())
-    throw option_error("--burst", "needs a limit to shape (--rate or --total)");
-  // Checked once all is read: a bucket's shape depends on the rate, the tick and the burst.
-  // The flag blamed is the one that set the rate; a burst too small is --burst's fault.
-  auto check = [&](const std::optional<std::uint64_t>& r, std::string_view own_flag,
-                   std::string_view both_flag) {
-    if (!r)
-      return;
-    std::string flag(given(own_flag) ? own_flag : both_flag);
-    try {
-      shape_bucket(*r, opts.tick);
-    } catch (const std::invalid_argument& e) {
-      throw option_error(flag, e.what());
-    }
-    try {
-      shape_bucket(*r, opts.tick, opts.burst);
-    } catch (const std::invalid_argument& e) {
-      throw option_error("--burst", std::string(e.what()) + " (" + flag + ")");
-    }
-  };
-  check(opts.rate.down, "--rate-down", "--rate");
-  check(opts.rate.up, "--rate-up", "--rate");
-  check(opts.total.down, "--total-down", "--total");
-  check(opts.total.up, "--total-up", "--total");
+  if (limits.burst && !limits.any_rate())
+    throw option_error("--burst", "needs a limit to shape (--rate, --per-ip or --total)");
+  if (given("--admin-allow-remote") && !opts.admin)
+    throw option_error("--admin-allow-remote", "needs --admin");
+  if (opts.admin && !opts.admin_allow_remote && !is_loopback_host(opts.admin->host)) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(opts.admin->host, ec);
+    if (!ec) // a name is resolved, and its addresses checked, at start
+      throw option_error("--admin", quoted(opts.admin->text()) +
+                                        ": not a loopback address; anyone who can reach it could "
+                                        "change the limits (add --admin-allow-remote to mean it)");
+  }
+  check_limits(limits, given);
   return opts;
 }
 
 std::string usage() {
-  return "usage: sluice-proxy --listen HOST:PORT --upstream HOST:PORT [options]\n"
+  return "usage: sluice-proxy --listen ADDRESS --upstream ADDRESS [options]\n"
+         "       sluice-proxy --route LISTEN=UPSTREAM [--route ...] [options]\n"
          "\n"
          "A TCP proxy that shapes every connection with sluice token buckets.\n"
          "\n"
-         "  --listen HOST:PORT     accept connections here (port 0: any free port, printed)\n"
-         "  --upstream HOST:PORT   connect each of them to this address\n"
+         "  --listen ADDRESS       accept connections here (port 0: any free port, printed)\n"
+         "  --upstream ADDRESS     connect each of them to this address\n"
+         "  --route LISTEN=UPSTREAM  a route of its own: a listener and its upstream;\n"
+         "                         repeat for more (instead of --listen and --upstream)\n"
          "  --rate SIZE            limit of each connection, bytes per second, each direction\n"
          "  --rate-down SIZE       the same for downloads only (upstream -> client)\n"
          "  --rate-up SIZE         the same for uploads only (client -> upstream)\n"
+         "  --per-ip SIZE          limit of all connections from one client address together,\n"
+         "                         shared fairly (unix-socket clients are one address)\n"
+         "  --per-ip-down SIZE     the same for downloads only\n"
+         "  --per-ip-up SIZE       the same for uploads only\n"
+         "  --per-ip-max-connections N\n"
+         "                         connections open at once from one client address; more\n"
+         "                         are refused (closed at once) and logged\n"
          "  --total SIZE           limit of all connections together, shared fairly\n"
          "  --total-down SIZE      the same for downloads only\n"
          "  --total-up SIZE        the same for uploads only\n"
@@ -413,16 +540,24 @@ std::string usage() {
          "                         (default: as many as file descriptors allow)\n"
          "  --stats DURATION       log the connections and their rates every DURATION\n"
          "                         (100ms at least)\n"
+         "  --admin HOST:PORT      HTTP endpoint: GET /metrics (Prometheus), GET /stats and\n"
+         "                         GET /limits (JSON), PUT /limits (JSON) changes the limits\n"
+         "                         of the running proxy; loopback only\n"
+         "  --admin-allow-remote   let --admin listen on any address and take requests of\n"
+         "                         any Origin\n"
          "  --log-format FORMAT    text (default) or json: one object per line\n"
          "  --version              print the version and exit\n"
          "  --help                 print this and exit\n"
          "\n"
-         "A direction's own flag (--rate-down) wins over the flag for both (--rate).\n"
+         "A direction's own flag (--rate-down) wins over the flag for both (--rate). A\n"
+         "connection gets the least of --rate, its share of --per-ip and its share of --total.\n"
+         "Limits and counts are of the whole proxy, across its routes.\n"
          "SIZE: a number and a unit: B, K/KB (1000), Ki/KiB (1024), M/MB, Mi/MiB, G/GB,\n"
          "      Gi/GiB, T/TB, Ti/TiB (a bare number is bytes).\n"
          "DURATION: a number and a unit: ns, us (or µs), ms, s.\n"
+         "ADDRESS: HOST:PORT, or unix:PATH for a unix-domain socket.\n"
          "HOST:PORT: a name or an address and a port number: localhost:8080, 127.0.0.1:8080,\n"
-         "      [::1]:8080. Names are resolved once, at start: --listen binds the first\n"
+         "      [::1]:8080. Names are resolved once, at start: a listener binds the first\n"
          "      address, each connection tries the upstream's addresses in turn.\n"
          "Log lines go to stdout, each with a UTC timestamp; SIGHUP is logged and ignored,\n"
          "SIGINT and SIGTERM stop the proxy.\n";

@@ -6,7 +6,9 @@
 #include <sluice/rate_limit.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -43,17 +45,44 @@ struct direction_rates {
   std::optional<std::uint64_t> down;
   std::optional<std::uint64_t> up;
   bool any() const { return down || up; }
+  bool operator==(const direction_rates&) const = default;
+};
+
+/// One end of a route: HOST:PORT (TCP), or unix:PATH (a unix-domain stream socket).
+struct endpoint_spec {
+  host_port tcp;         ///< when unix_path is empty
+  std::string unix_path; ///< not empty: unix:PATH
+  bool is_unix() const { return !unix_path.empty(); }
+  /// Back to what was typed: "HOST:PORT" or "unix:PATH".
+  std::string text() const;
+};
+
+/// Where connections are accepted, and where each is relayed to.
+struct route_spec {
+  endpoint_spec listen; ///< port 0: any free port (printed at start)
+  endpoint_spec upstream;
 };
 
 enum class log_format { text, json };
 
-struct proxy_options {
-  host_port listen; ///< port 0: any free port (printed at start)
-  host_port upstream;
-  direction_rates rate;  ///< each connection: --rate, --rate-down, --rate-up
-  direction_rates total; ///< all connections together: --total, --total-down, --total-up
+/// The limits of the running proxy: the command line sets them, PUT /limits of the admin
+/// endpoint changes them (proxy_limits.hpp), and the proxy applies them to every open
+/// connection at once.
+struct limit_set {
+  direction_rates rate;   ///< each connection: --rate, --rate-down, --rate-up
+  direction_rates per_ip; ///< all connections of one client address: --per-ip...
+  direction_rates total;  ///< all connections together: --total, --total-down, --total-up
+  std::optional<std::uint64_t> per_ip_max_connections; ///< open at once per address
+  std::optional<std::uint64_t> burst;                  ///< bytes a bucket may hold
   std::chrono::nanoseconds tick = std::chrono::milliseconds(10);
-  std::optional<std::uint64_t> burst;            ///< bytes a bucket may hold
+  bool any_rate() const { return rate.any() || per_ip.any() || total.any(); }
+  bool operator==(const limit_set&) const = default;
+};
+
+struct proxy_options {
+  /// --route, one per route; or the one that --listen and --upstream give.
+  std::vector<route_spec> routes;
+  limit_set limits;
   std::optional<std::uint64_t> max_connections;  ///< open at once; more wait
   std::optional<std::chrono::nanoseconds> stats; ///< interval of the stats line
   /// Round-trip latency added: half of it to every chunk each way, give or take half the
@@ -61,8 +90,10 @@ struct proxy_options {
   std::chrono::nanoseconds delay{};
   std::chrono::nanoseconds jitter{};
   log_format log = log_format::text;
-  bool help = false;    ///< --help: print usage, nothing else is read
-  bool version = false; ///< --version: print the version, nothing else is read
+  std::optional<host_port> admin;  ///< --admin: the HTTP endpoint (proxy_admin.hpp)
+  bool admin_allow_remote = false; ///< --admin-allow-remote: any address, any Origin
+  bool help = false;               ///< --help: print usage, nothing else is read
+  bool version = false;            ///< --version: print the version, nothing else is read
 };
 
 /// "256KiB" -> 262144. Units: B; K/KB (1000), Ki/KiB (1024), M/MB, Mi/MiB, G/GB, Gi/GiB,
@@ -82,11 +113,33 @@ std::chrono::nanoseconds parse_duration(std::string_view text);
 /// done by the caller.
 host_port parse_host_port(std::string_view text);
 
+/// The longest unix:PATH: what a sockaddr_un holds, less its terminating zero.
+inline constexpr std::size_t max_unix_path = 107;
+
+/// "unix:/run/x.sock" or HOST:PORT as parse_host_port takes it. The path is not checked
+/// beyond its length (at most max_unix_path) and not being empty.
+endpoint_spec parse_endpoint(std::string_view text);
+
+/// "LISTEN=UPSTREAM", split at the first '=' (a HOST:PORT has none; a unix path may).
+route_spec parse_route(std::string_view text);
+
+/// True for a host that names loopback only: "localhost", 127.0.0.0/8, ::1 (also
+/// IPv4-mapped). Other names are resolved, and their addresses checked, by the caller.
+bool is_loopback_host(std::string_view host);
+
 /// Parses the arguments after the program name. Both "--rate 1MiB" and "--rate=1MiB" work.
 /// Throws option_error naming the bad argument: an unknown flag, one given twice, a missing
 /// value, a bad unit or number, a zero rate, a tick out of range, a burst smaller than a
-/// tick's worth, a malformed HOST:PORT, a missing --listen or --upstream.
+/// tick's worth, a malformed HOST:PORT, a missing --listen or --upstream, --route mixed with
+/// them, two routes on one listen address, an --admin address that is not loopback without
+/// --admin-allow-remote.
 proxy_options parse_options(const std::vector<std::string>& args);
+
+/// Checks that every rate of `limits` makes a bucket with its tick and burst. Throws
+/// option_error naming the flag at fault: the direction's own flag (--rate-down) if
+/// `given` says it was given, else the flag for both (--rate); --burst for a burst under a
+/// tick's worth.
+void check_limits(const limit_set& limits, const std::function<bool(std::string_view)>& given);
 
 /// The shortest --tick accepted. A bucket hands out its tokens a tick's worth at a time (an
 /// operation short of them waits for half a tick's worth, a group shares a tick's worth

@@ -1,6 +1,7 @@
 // sluice-proxy's command line: every unit, every error, and the buckets made of it.
 #include <boost/test/unit_test.hpp>
 
+#include "proxy_limits.hpp"
 #include "proxy_options.hpp"
 
 #include <cmath>
@@ -198,65 +199,65 @@ BOOST_AUTO_TEST_CASE(full_command_line) {
                           "64KiB", "--max-connections", "100", "--log-format", "json"});
   BOOST_TEST(!o.help);
   BOOST_TEST(!o.version);
-  BOOST_TEST(o.listen.host == "127.0.0.1");
-  BOOST_TEST(o.listen.port == 8080);
-  BOOST_TEST(o.upstream.host == "127.0.0.1");
-  BOOST_TEST(o.upstream.port == 8000);
-  BOOST_TEST(o.rate.down.value() == 262144u);
-  BOOST_TEST(o.rate.up.value() == 262144u);
-  BOOST_TEST(o.total.down.value() == 2097152u);
-  BOOST_TEST(o.total.up.value() == 2097152u);
-  BOOST_TEST(o.tick.count() == 20000000);
+  BOOST_TEST(o.routes[0].listen.tcp.host == "127.0.0.1");
+  BOOST_TEST(o.routes[0].listen.tcp.port == 8080);
+  BOOST_TEST(o.routes[0].upstream.tcp.host == "127.0.0.1");
+  BOOST_TEST(o.routes[0].upstream.tcp.port == 8000);
+  BOOST_TEST(o.limits.rate.down.value() == 262144u);
+  BOOST_TEST(o.limits.rate.up.value() == 262144u);
+  BOOST_TEST(o.limits.total.down.value() == 2097152u);
+  BOOST_TEST(o.limits.total.up.value() == 2097152u);
+  BOOST_TEST(o.limits.tick.count() == 20000000);
   BOOST_TEST(o.stats.value().count() == 1000000000);
-  BOOST_TEST(o.burst.value() == 65536u);
+  BOOST_TEST(o.limits.burst.value() == 65536u);
   BOOST_TEST(o.max_connections.value() == 100u);
   BOOST_TEST((o.log == log_format::json));
 }
 
 BOOST_AUTO_TEST_CASE(defaults_and_equals_form) {
   auto o = parse_options(endpoints);
-  BOOST_TEST(!o.rate.any());
-  BOOST_TEST(!o.total.any());
+  BOOST_TEST(!o.limits.rate.any());
+  BOOST_TEST(!o.limits.total.any());
   BOOST_TEST(!o.stats);
-  BOOST_TEST(!o.burst);
+  BOOST_TEST(!o.limits.burst);
   BOOST_TEST(!o.max_connections);
   BOOST_TEST((o.log == log_format::text));
-  BOOST_TEST(o.tick.count() == 10000000); // 10 ms
+  BOOST_TEST(o.limits.tick.count() == 10000000); // 10 ms
   BOOST_TEST(o.delay.count() == 0);
   BOOST_TEST(o.jitter.count() == 0);
   o = parse_options(with({"--delay", "100ms", "--jitter", "100ms"})); // jitter up to the delay
   BOOST_TEST(o.delay.count() == 100000000);
   BOOST_TEST(o.jitter.count() == 100000000);
   o = parse_options({"--listen=[::1]:0", "--upstream=127.0.0.1:1", "--rate=1M"});
-  BOOST_TEST(o.listen.host == "::1");
-  BOOST_TEST(o.rate.down.value() == 1000000u);
+  BOOST_TEST(o.routes[0].listen.tcp.host == "::1");
+  BOOST_TEST(o.limits.rate.down.value() == 1000000u);
   o = parse_options({"--listen=localhost:0", "--upstream", "localhost:8000"});
-  BOOST_TEST(o.listen.host == "localhost");
-  BOOST_TEST(o.listen.port == 0);
-  BOOST_TEST(o.upstream.host == "localhost");
-  BOOST_TEST(o.upstream.port == 8000);
+  BOOST_TEST(o.routes[0].listen.tcp.host == "localhost");
+  BOOST_TEST(o.routes[0].listen.tcp.port == 0);
+  BOOST_TEST(o.routes[0].upstream.tcp.host == "localhost");
+  BOOST_TEST(o.routes[0].upstream.tcp.port == 8000);
 }
 
 BOOST_AUTO_TEST_CASE(directions) {
   // Each direction alone; the other stays free.
   auto o = parse_options(with({"--rate-down", "1M"}));
-  BOOST_TEST(o.rate.down.value() == 1000000u);
-  BOOST_TEST(!o.rate.up);
+  BOOST_TEST(o.limits.rate.down.value() == 1000000u);
+  BOOST_TEST(!o.limits.rate.up);
   o = parse_options(with({"--rate-up", "2K", "--total-down", "3M"}));
-  BOOST_TEST(!o.rate.down);
-  BOOST_TEST(o.rate.up.value() == 2000u);
-  BOOST_TEST(o.total.down.value() == 3000000u);
-  BOOST_TEST(!o.total.up);
+  BOOST_TEST(!o.limits.rate.down);
+  BOOST_TEST(o.limits.rate.up.value() == 2000u);
+  BOOST_TEST(o.limits.total.down.value() == 3000000u);
+  BOOST_TEST(!o.limits.total.up);
   // A direction's own flag wins over the one for both, before or after it.
   for (const args& a :
        {with({"--rate", "1K", "--rate-up", "5K"}), with({"--rate-up", "5K", "--rate", "1K"})}) {
     o = parse_options(a);
-    BOOST_TEST(o.rate.down.value() == 1000u);
-    BOOST_TEST(o.rate.up.value() == 5000u);
+    BOOST_TEST(o.limits.rate.down.value() == 1000u);
+    BOOST_TEST(o.limits.rate.up.value() == 5000u);
   }
   o = parse_options(with({"--total-down", "7K", "--total", "1K", "--total-up", "9K"}));
-  BOOST_TEST(o.total.down.value() == 7000u);
-  BOOST_TEST(o.total.up.value() == 9000u);
+  BOOST_TEST(o.limits.total.down.value() == 7000u);
+  BOOST_TEST(o.limits.total.up.value() == 9000u);
 }
 
 BOOST_AUTO_TEST_CASE(help_and_version_win) {
@@ -342,7 +343,8 @@ BOOST_AUTO_TEST_CASE(option_errors_name_the_argument) {
       rejects_option(with({"--total", "200000GiB", "--tick", "86000s"}), "--total", "too large"));
   BOOST_TEST(rejects_option(with({"--rate", "1K", "--rate-up", "200000GiB", "--tick", "86000s"}),
                             "--rate-up", "too large"));
-  BOOST_TEST(parse_options(with({"--rate", "200000GiB"})).rate.down.value() == 214748364800000u);
+  BOOST_TEST(parse_options(with({"--rate", "200000GiB"})).limits.rate.down.value() ==
+             214748364800000u);
   // A burst must hold a tick's worth of every rate it applies to.
   BOOST_TEST(rejects_option(with({"--rate", "1MiB", "--burst", "10000"}), "--burst",
                             "10000 bytes is less than a tick's worth of 1.0 MiB/s (10486 bytes "
@@ -467,4 +469,158 @@ BOOST_AUTO_TEST_CASE(duration_formatting) {
   for (std::chrono::nanoseconds d :
        std::vector<std::chrono::nanoseconds>{10ms, 1500us, 86400s, 7ns})
     BOOST_TEST(parse_duration(format_duration(d)) == d); // what is printed parses back
+}
+
+BOOST_AUTO_TEST_CASE(per_ip) {
+  auto o = parse_options(with({"--per-ip", "200KiB", "--per-ip-up", "1KiB"}));
+  BOOST_TEST(o.limits.per_ip.down.value() == 204800u);
+  BOOST_TEST(o.limits.per_ip.up.value() == 1024u);
+  BOOST_TEST(!o.limits.per_ip_max_connections);
+  o = parse_options(with({"--per-ip-down", "1M", "--per-ip-max-connections", "3"}));
+  BOOST_TEST(o.limits.per_ip.down.value() == 1000000u);
+  BOOST_TEST(!o.limits.per_ip.up);
+  BOOST_TEST(o.limits.per_ip_max_connections.value() == 3u);
+  BOOST_TEST(parse_options(with({"--per-ip", "1K", "--burst", "1K"})).limits.burst.value() ==
+             1000u);
+  BOOST_TEST(rejects_option(with({"--per-ip", "0"}), "--per-ip", "more than 0"));
+  BOOST_TEST(rejects_option(with({"--per-ip-up", "1XB"}), "--per-ip-up", "unknown unit"));
+  BOOST_TEST(rejects_option(with({"--per-ip-down"}), "--per-ip-down", "needs a value"));
+  BOOST_TEST(rejects_option(with({"--per-ip", "1K", "--per-ip", "1K"}), "--per-ip", "twice"));
+  BOOST_TEST(rejects_option(with({"--per-ip-max-connections", "0"}), "--per-ip-max-connections",
+                            "at least 1"));
+  BOOST_TEST(rejects_option(with({"--per-ip-max-connections", "1.5"}), "--per-ip-max-connections",
+                            "whole number"));
+  BOOST_TEST(rejects_option(with({"--per-ip", "1MiB", "--burst", "100"}), "--burst", "(--per-ip)"));
+  BOOST_TEST(rejects_option(with({"--per-ip-up", "200000GiB", "--tick", "86000s"}), "--per-ip-up",
+                            "too large"));
+}
+
+BOOST_AUTO_TEST_CASE(routes) {
+  auto o = parse_options({"--route", "127.0.0.1:8080=localhost:80", "--route=unix:/tmp/a=unix:/x=y",
+                          "--route", "[::1]:0=127.0.0.1:1", "--route", "127.0.0.1:0=unix:/u"});
+  BOOST_TEST(o.routes.size() == 4u);
+  BOOST_TEST(o.routes[0].listen.text() == "127.0.0.1:8080");
+  BOOST_TEST(o.routes[0].upstream.tcp.host == "localhost");
+  BOOST_TEST(o.routes[1].listen.unix_path == "/tmp/a"); // split at the first '='
+  BOOST_TEST(o.routes[1].upstream.text() == "unix:/x=y");
+  BOOST_TEST(o.routes[2].listen.tcp.host == "::1");
+  BOOST_TEST(o.routes[3].upstream.unix_path == "/u");
+  o = parse_options({"--listen", "unix:/run/p.sock", "--upstream", "unix:/run/u.sock"});
+  BOOST_TEST(o.routes.size() == 1u);
+  BOOST_TEST(o.routes[0].listen.is_unix());
+  BOOST_TEST(o.routes[0].upstream.text() == "unix:/run/u.sock");
+  // Two listeners on port 0 are two free ports, not one address twice.
+  BOOST_TEST(
+      parse_options({"--route", "127.0.0.1:0=127.0.0.1:1", "--route", "127.0.0.1:0=127.0.0.1:2"})
+          .routes.size() == 2u);
+  BOOST_TEST(rejects_option({"--route", "127.0.0.1:0"}, "--route", "LISTEN=UPSTREAM"));
+  BOOST_TEST(rejects_option({"--route", "127.0.0.1:0=127.0.0.1:0"}, "--route", "other than 0"));
+  BOOST_TEST(rejects_option({"--route", "=127.0.0.1:1"}, "--route"));
+  BOOST_TEST(rejects_option({"--route", "unix:=127.0.0.1:1"}, "--route", "no path"));
+  BOOST_TEST(rejects_option({"--route", "unix:/" + std::string(107, 'x') + "=127.0.0.1:1"},
+                            "--route", "longer than 107"));
+  BOOST_TEST(
+      rejects_option({"--route", "127.0.0.1:5=127.0.0.1:1", "--route", "127.0.0.1:5=127.0.0.1:2"},
+                     "--route", "another --route listens on 127.0.0.1:5"));
+  BOOST_TEST(rejects_option({"--route", "unix:/a=127.0.0.1:1", "--route", "unix:/a=127.0.0.1:2"},
+                            "--route", "another"));
+  // --listen and --upstream are the one route's shorthand, not to be mixed with --route.
+  BOOST_TEST(rejects_option({"--route", "127.0.0.1:0=127.0.0.1:1", "--listen", "127.0.0.1:0"},
+                            "--listen", "cannot be mixed with --route"));
+  BOOST_TEST(rejects_option({"--upstream", "127.0.0.1:1", "--route", "127.0.0.1:0=127.0.0.1:1"},
+                            "--upstream", "cannot be mixed"));
+  BOOST_TEST(
+      rejects_option({"--listen", "unix:", "--upstream", "127.0.0.1:1"}, "--listen", "no path"));
+  BOOST_TEST(rejects_option({"--listen", "127.0.0.1:0", "--upstream", "unix:"}, "--upstream"));
+}
+
+BOOST_AUTO_TEST_CASE(admin) {
+  auto o = parse_options(with({"--admin", "127.0.0.1:9100"}));
+  BOOST_TEST(o.admin.value().text() == "127.0.0.1:9100");
+  BOOST_TEST(!o.admin_allow_remote);
+  BOOST_TEST(parse_options(with({"--admin", "[::1]:0"})).admin.value().host == "::1");
+  BOOST_TEST(parse_options(with({"--admin", "localhost:0"})).admin.value().host == "localhost");
+  BOOST_TEST(rejects_option(with({"--admin", "0.0.0.0:9100"}), "--admin", "not a loopback"));
+  BOOST_TEST(rejects_option(with({"--admin", "[::]:9100"}), "--admin", "--admin-allow-remote"));
+  o = parse_options(with({"--admin", "0.0.0.0:9100", "--admin-allow-remote"}));
+  BOOST_TEST(o.admin_allow_remote);
+  BOOST_TEST(
+      rejects_option(with({"--admin-allow-remote"}), "--admin-allow-remote", "needs --admin"));
+  BOOST_TEST(rejects_option(with({"--admin-allow-remote=1"}), "--admin-allow-remote", "no value"));
+  BOOST_TEST(rejects_option(with({"--admin", "9100"}), "--admin", "no port"));
+  BOOST_TEST(is_loopback_host("127.1.2.3"));
+  BOOST_TEST(is_loopback_host("::ffff:127.0.0.1"));
+  BOOST_TEST(is_loopback_host("LocalHost"));
+  BOOST_TEST(!is_loopback_host("10.0.0.1"));
+  BOOST_TEST(!is_loopback_host("example.com"));
+}
+
+namespace {
+
+// True when update_limits rejects `body` with a message starting with `key`.
+bool rejects_update(const limit_set& current, const std::string& body, const std::string& key,
+                    const std::string& words = "") {
+  try {
+    update_limits(current, body);
+  } catch (const limits_error& e) {
+    BOOST_TEST_MESSAGE(body << " -> " << e.what());
+    std::string what = e.what();
+    return what.starts_with(key) && what.find(words) != std::string::npos;
+  }
+  return false;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(limits_update) {
+  limit_set now = parse_options(with({"--rate-down", "1MiB", "--total", "2MiB"})).limits;
+  auto next = update_limits(now, R"({"rate": "100KiB", "per_ip_up": 5000, "total_down": null})");
+  BOOST_TEST(next.rate.down.value() == 102400u);
+  BOOST_TEST(next.rate.up.value() == 102400u);
+  BOOST_TEST(next.per_ip.up.value() == 5000u);
+  BOOST_TEST(!next.per_ip.down);
+  BOOST_TEST(!next.total.down);
+  BOOST_TEST(next.total.up.value() == 2097152u); // not in the body: kept
+  // A direction's own key wins over the key for both, in either order.
+  next = update_limits(now, R"({"total_up": "1K", "total": "3K"})");
+  BOOST_TEST(next.total.down.value() == 3000u);
+  BOOST_TEST(next.total.up.value() == 1000u);
+  next = update_limits(now, R"({"per_ip_max_connections": 4, "burst": "64KiB"})");
+  BOOST_TEST(next.per_ip_max_connections.value() == 4u);
+  BOOST_TEST(next.burst.value() == 65536u);
+  BOOST_TEST(!update_limits(next, R"({"per_ip_max_connections": null})").per_ip_max_connections);
+  BOOST_TEST((update_limits(now, "{}") == now));
+  BOOST_TEST((update_limits(now, R"({"rate": null, "total": null})") == limit_set{}));
+
+  BOOST_TEST(rejects_update(now, "", "the body is not JSON"));
+  BOOST_TEST(rejects_update(now, "{", "the body is not JSON"));
+  BOOST_TEST(rejects_update(now, "[1]", "the body is not a JSON object"));
+  BOOST_TEST(rejects_update(now, R"({"rate": 1} x)", "the body is not JSON"));
+  BOOST_TEST(rejects_update(now, R"({"bogus": 1})", "bogus: not a limit"));
+  BOOST_TEST(rejects_update(now, R"({"tick": "1ms"})", "tick: not a limit"));
+  BOOST_TEST(rejects_update(now, R"({"rate": 0})", "rate: must be more than 0"));
+  BOOST_TEST(rejects_update(now, R"({"rate": -5})", "rate: -5 is not a whole number"));
+  BOOST_TEST(rejects_update(now, R"({"rate": 1.5})", "rate: 1.5E0 is not"));
+  BOOST_TEST(rejects_update(now, R"({"rate": true})", "rate: true is not"));
+  BOOST_TEST(rejects_update(now, R"({"rate": [1]})", "rate:"));
+  BOOST_TEST(rejects_update(now, R"({"rate_up": "1XB"})", "rate_up: '1XB': unknown unit"));
+  BOOST_TEST(rejects_update(now, R"({"total": 18446744073709551615})", "total:", "too large"));
+  BOOST_TEST(rejects_update(now, R"({"per_ip_max_connections": 0})", "per_ip_max_connections"));
+  BOOST_TEST(rejects_update(now, R"({"per_ip_max_connections": "3"})", "per_ip_max_connections"));
+  BOOST_TEST(rejects_update(now, R"({"burst": 100})", "burst:", "less than a tick's worth"));
+  BOOST_TEST(rejects_update(now, R"({"per_ip_down": "200000GiB"})", "per_ip_down", "too large") ==
+             false); // fits a 10 ms tick
+  BOOST_TEST(rejects_update(now, std::string(max_limits_body + 1, ' '), "the body is larger"));
+  // A bad key after good ones changes nothing: update_limits returns a new set or throws.
+  BOOST_TEST(rejects_update(now, R"({"rate": "1K", "total": "x"})", "total:"));
+}
+
+BOOST_AUTO_TEST_CASE(limits_as_json) {
+  limit_set l = parse_options(with({"--rate-down", "1K", "--per-ip-max-connections", "2"})).limits;
+  BOOST_TEST(limits_json(l) ==
+             R"({"rate_down":1000,"rate_up":null,"per_ip_down":null,"per_ip_up":null,)"
+             R"("total_down":null,"total_up":null,"per_ip_max_connections":2,"burst":null,)"
+             R"("tick_ns":10000000})");
+  // What is shown can be put back as it is (tick_ns aside).
+  BOOST_TEST((update_limits(limit_set{}, R"({"rate_down":1000,"per_ip_max_connections":2})") == l));
 }

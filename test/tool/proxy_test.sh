@@ -62,6 +62,80 @@ start_proxy() {
   [[ -n $proxy_port ]] || fail "no port in the 'listening on' line"
 }
 
+# A proxy with exactly the arguments given (routes with --route), its output in
+# $work/$1.out; its pid in $raw_pid. Waits for its first "listening on" line.
+start_proxy_raw() { # name args...
+  local name=$1
+  shift
+  : >"$work/$name.out"
+  "$proxy" "$@" >>"$work/$name.out" 2>"$work/$name.err" &
+  raw_pid=$!
+  pids+=("$raw_pid")
+  wait_for_line "$work/$name.out" "^${ts}listening on "
+}
+
+# Ends proxy $1 with SIGTERM; it must exit 0 within 5 s.
+stop_pid() {
+  kill -TERM "$1"
+  timeout 5 tail --pid="$1" -f /dev/null || fail "proxy $1 did not stop on SIGTERM"
+  local rc=0
+  wait "$1" || rc=$?
+  [[ $rc -eq 0 ]] || fail "proxy $1 exited with $rc after SIGTERM"
+}
+
+# Checks that file $1 is in the Prometheus text format (version 0.0.4): HELP and TYPE lines
+# naming valid metric names, every sample of a family declared by its TYPE and all its
+# samples together, labels quoted and escaped, values numbers (or +Inf, -Inf, NaN),
+# counters not negative and named *_total. Prints the first fault and fails.
+prom_check() {
+  awk '
+    function bad(why) { printf "line %d: %s: %s\n", NR, why, $0; failed = 1; exit 1 }
+    /^# HELP / { if ($3 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/) bad("bad name"); next }
+    /^# TYPE / {
+      if ($3 !~ /^[a-zA-Z_:][a-zA-Z0-9_:]*$/) bad("bad name")
+      if ($4 !~ /^(counter|gauge|histogram|summary|untyped)$/ || NF != 4) bad("bad type")
+      if ($3 in type) bad("family declared twice")
+      type[$3] = $4; next
+    }
+    /^#/ || /^$/ { next }
+    {
+      if (!match($0, /^[a-zA-Z_:][a-zA-Z0-9_:]*/)) bad("no metric name")
+      name = substr($0, 1, RLENGTH); rest = substr($0, RLENGTH + 1)
+      if (rest ~ /^\{/) {
+        if (!match(rest, /^\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*",?)*\}/)) bad("bad labels")
+        rest = substr(rest, RLENGTH + 1)
+      }
+      if (rest !~ /^ [-+]?([0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?|\.[0-9]+|Inf|NaN)( -?[0-9]+)?$/) bad("bad value")
+      if (!(name in type)) bad("no TYPE for " name)
+      if (name != last && (name in seen)) bad("samples of " name " apart")
+      seen[name] = 1; last = name
+      split(rest, v, " ")
+      if (type[name] == "counter" && (v[2] + 0 < 0 || name !~ /_total$/)) bad("bad counter")
+      ++samples
+    }
+    END { if (!failed && samples == 0) { print "no samples"; exit 1 } }
+  ' "$1"
+}
+
+# The value of sample $2 (its name and labels, as written) in metrics file $1.
+metric() { awk -v s="$2" 'index($0, s " ") == 1 { print $2 }' "$1"; }
+
+# An admin request: admin METHOD PATH [BODY] prints the status and writes the body to
+# $work/admin.body. $admin_port is the admin's port.
+admin() {
+  local method=$1 path=$2 body=${3-}
+  local data=()
+  [[ $method == PUT ]] && data=(--data-binary "$body")
+  timeout 10 curl --noproxy '*' -sS --max-time 8 -X "$method" "${data[@]}" \
+    -o "$work/admin.body" -w '%{http_code}' "${admin_curl_args[@]}" \
+    "http://127.0.0.1:$admin_port$path"
+}
+
+# The bytes moved down so far, from GET /stats (its first key: {"bytes":{"down":N,...).
+down_bytes() {
+  admin GET /stats >/dev/null && sed -nE 's/^\{"bytes":\{"down":([0-9]+),.*/\1/p' "$work/admin.body"
+}
+
 # SIGTERM must end the proxy cleanly: exit 0, within 5 s, with a line for each connection.
 stop_proxy() {
   kill -TERM "$proxy_pid"
@@ -75,6 +149,13 @@ stop_proxy() {
 # Downloads $1 bytes through the proxy; prints "bytes_per_second bytes".
 download() {
   timeout 30 curl --noproxy '*' -sS --max-time 25 -o /dev/null \
+    -w '%{speed_download} %{size_download}\n' "http://127.0.0.1:$proxy_port/"
+}
+
+# Downloads through the proxy from source address $1 (127.0.0.1, 127.0.0.2: all of 127/8 is
+# loopback); prints "bytes_per_second bytes".
+download_from() {
+  timeout 30 curl --noproxy '*' -sS --max-time 25 --interface "$1" -o /dev/null \
     -w '%{speed_download} %{size_download}\n' "http://127.0.0.1:$proxy_port/"
 }
 
@@ -130,6 +211,15 @@ args)
     fail "--upstream no-such-host.invalid:80: the message does not say what failed"
   expect_bad --listen --listen no-such-host.invalid:0 --upstream 127.0.0.1:9
   expect_bad --listen --upstream 127.0.0.1:9
+  expect_bad --per-ip "${ok[@]}" --per-ip 0
+  expect_bad --per-ip-up "${ok[@]}" --per-ip-up 1XB
+  expect_bad --per-ip-max-connections "${ok[@]}" --per-ip-max-connections x
+  expect_bad --route --route 127.0.0.1:0
+  expect_bad --route --route 127.0.0.1:0=unix:
+  expect_bad --listen --route 127.0.0.1:0=127.0.0.1:9 --listen 127.0.0.1:0
+  expect_bad --route --route 127.0.0.1:0=no-such-host.invalid:80
+  expect_bad --admin "${ok[@]}" --admin 0.0.0.0:0
+  expect_bad --admin "${ok[@]}" --admin localhost
   expect_bad --upstream --listen 127.0.0.1:0
   rc=0
   "$proxy" --help >"$work/help.out" 2>&1 || rc=$?
@@ -499,6 +589,234 @@ accept)
   for i in 1 2 3; do
     "$peer" first-byte "$proxy_port" 20 1.0 || fail "a new connection waited over 1 s"
   done
+  ;;
+
+perip)
+  # --per-ip 200KiB: two downloads from 127.0.0.1 share its 200 KiB/s, about 100 each,
+  # while one from 127.0.0.2 has 200 KiB/s of its own.
+  need_curl
+  start_upstream http 400000
+  start_proxy --per-ip 200KiB
+  grep -qE "^${ts}listening on .*, 200\.0 KiB/s per client address," "$work/proxy.out" ||
+    fail "no per-ip limit in the first line"
+  froms=(127.0.0.1 127.0.0.1 127.0.0.2)
+  for i in 0 1 2; do
+    download_from "${froms[i]}" >"$work/curl$i.txt" 2>"$work/curl$i.err" &
+    curls[i]=$!
+  done
+  for i in 0 1 2; do wait "${curls[i]}" || fail "curl $i failed: $(cat "$work/curl$i.err")"; done
+  for i in 0 1 2; do
+    read -r speed size <"$work/curl$i.txt"
+    echo "from ${froms[i]} under --per-ip 200KiB: $speed B/s ($(awk -v s="$speed" 'BEGIN{printf "%.1f", s/1024}') KiB/s)"
+    [[ $size -eq 400000 ]] || fail "curl $i downloaded $size bytes, not 400000"
+  done
+  read -r a _ <"$work/curl0.txt"
+  read -r b _ <"$work/curl1.txt"
+  read -r c _ <"$work/curl2.txt"
+  within "$a" 61440 143360 || fail "from 127.0.0.1: $a B/s is not about half of 204800"
+  within "$b" 61440 143360 || fail "from 127.0.0.1: $b B/s is not about half of 204800"
+  within "$(awk -v a="$a" -v b="$b" 'BEGIN { print a + b }')" 153600 245760 ||
+    fail "127.0.0.1's two downloads together are not about 204800 B/s"
+  within "$c" 153600 266240 || fail "from 127.0.0.2: $c B/s is not about 204800"
+  stop_proxy
+  # --per-ip-max-connections 1: a second connection from 127.0.0.1 is refused (reset at
+  # once) and logged while the first runs; 127.0.0.2 is served.
+  kill "${pids[0]}"
+  start_upstream http 300000
+  start_proxy --per-ip-max-connections 1 --rate 100KiB --stats 100ms
+  download_from 127.0.0.1 >"$work/first.txt" 2>&1 &
+  first=$!
+  wait_for_line "$work/proxy.out" "^${ts}stats: 1 connection \\| #1 down [1-9]"
+  rc=0
+  download_from 127.0.0.1 >"$work/second.txt" 2>&1 || rc=$?
+  [[ $rc -ne 0 ]] || fail "a second connection from 127.0.0.1 was served: $(cat "$work/second.txt")"
+  wait_for_line "$work/proxy.out" "^${ts}#2 127\\.0\\.0\\.1:[0-9]+: refused: 1 connection open from 127\\.0\\.0\\.1 \\(--per-ip-max-connections 1\\)$"
+  read -r _ size < <(download_from 127.0.0.2) || fail "127.0.0.2 was not served"
+  [[ $size -eq 300000 ]] || fail "127.0.0.2 downloaded $size bytes"
+  wait "$first" || fail "the first download failed: $(cat "$work/first.txt")"
+  read -r _ size <"$work/first.txt"
+  [[ $size -eq 300000 ]] || fail "the first download got $size bytes"
+  read -r _ size < <(download_from 127.0.0.1) || fail "127.0.0.1 was not served once its first closed"
+  stop_proxy
+  grep -E "refused" "$work/proxy.out"
+  ;;
+
+routes)
+  # Two routes in one proxy, each with its own listener and upstream, used at once.
+  need_curl
+  start_upstream http 100000
+  first_upstream=$upstream_port
+  start_upstream http 200000
+  second_upstream=$upstream_port
+  start_proxy_raw routes --route "127.0.0.1:0=127.0.0.1:$first_upstream" \
+    --route "127.0.0.1:0=127.0.0.1:$second_upstream" --rate 1MiB
+  wait_for_line "$work/routes.out" "listening on .*, upstream 127\\.0\\.0\\.1:$second_upstream,"
+  port1=$(grep "upstream 127.0.0.1:$first_upstream," "$work/routes.out" | listen_port)
+  port2=$(grep "upstream 127.0.0.1:$second_upstream," "$work/routes.out" | listen_port)
+  [[ -n $port1 && -n $port2 && $port1 != "$port2" ]] || fail "not two listening ports"
+  for i in 1 2 1 2; do
+    port=port$i
+    timeout 30 curl --noproxy '*' -sS --max-time 25 -o /dev/null -w '%{size_download}\n' \
+      "http://127.0.0.1:${!port}/" >>"$work/route$i.txt" &
+    curls+=($!)
+  done
+  for c in "${curls[@]}"; do wait "$c" || fail "a download failed"; done
+  [[ $(sort -u "$work/route1.txt") == 100000 ]] || fail "route 1 gave $(cat "$work/route1.txt")"
+  [[ $(sort -u "$work/route2.txt") == 200000 ]] || fail "route 2 gave $(cat "$work/route2.txt")"
+  stop_pid "$raw_pid"
+  [[ $(grep -cE "^${ts}closed #" "$work/routes.out") -eq 4 ]] || fail "not 4 close lines"
+  echo "two routes: 2 downloads of 100000 bytes through one, 2 of 200000 through the other"
+  ;;
+
+unix)
+  # unix:PATH on both sides: curl -> unix socket -> proxy -> unix socket -> a second proxy
+  # -> TCP upstream. A socket file left by a killed proxy is taken over; one in use, or a
+  # file that is not a socket, is not; the proxy removes its socket file at exit.
+  need_curl
+  start_upstream http 100000
+  in=$work/in.sock up=$work/up.sock
+  start_proxy_raw bridge --route "unix:$up=127.0.0.1:$upstream_port"
+  bridge=$raw_pid
+  start_proxy_raw proxy --route "unix:$in=unix:$up" --per-ip-max-connections 1 --rate 1MiB
+  grep -qE "^${ts}listening on unix:$in, upstream unix:$up," "$work/proxy.out" ||
+    fail "no unix addresses in the first line"
+  size=$(timeout 30 curl --noproxy '*' -sS --max-time 25 --unix-socket "$in" -o "$work/body" \
+    -w '%{size_download}' http://localhost/) || fail "curl through the unix sockets failed"
+  [[ $size -eq 100000 && -z $(tr -d x <"$work/body") ]] || fail "downloaded $size bytes"
+  wait_for_line "$work/proxy.out" "^${ts}closed #1 unix: up .*, down 97\\.[0-9] KiB in"
+  # A second proxy on the same path: refused, the first keeps it.
+  rc=0
+  timeout 5 "$proxy" --listen "unix:$in" --upstream "unix:$up" >/dev/null 2>"$work/second.err" || rc=$?
+  [[ $rc -eq 1 ]] || fail "a second proxy on $in exited with $rc, not 1"
+  grep -qF "cannot listen on unix:$in: something listens on it already" "$work/second.err" ||
+    fail "the second proxy did not say why: $(cat "$work/second.err")"
+  # Killed, it leaves its socket file; the next start takes it over.
+  kill -KILL "$raw_pid"
+  wait "$raw_pid" 2>/dev/null || true
+  [[ -S $in ]] || fail "no socket file left by the killed proxy"
+  start_proxy_raw proxy --listen "unix:$in" --upstream "unix:$up"
+  size=$(timeout 30 curl --noproxy '*' -sS --max-time 25 --unix-socket "$in" -o /dev/null \
+    -w '%{size_download}' http://localhost/) || fail "curl after the takeover failed"
+  [[ $size -eq 100000 ]] || fail "downloaded $size bytes after the takeover"
+  stop_pid "$raw_pid"
+  [[ ! -e $in ]] || fail "the proxy left its socket file $in at exit"
+  stop_pid "$bridge"
+  [[ ! -e $up ]] || fail "the bridge left its socket file $up at exit"
+  echo plain >"$work/file"
+  rc=0
+  timeout 5 "$proxy" --listen "unix:$work/file" --upstream "unix:$up" >/dev/null 2>"$work/file.err" || rc=$?
+  [[ $rc -eq 1 ]] && grep -qF "the path exists and is not a socket" "$work/file.err" ||
+    fail "a regular file as the listen path: exit $rc, $(cat "$work/file.err")"
+  [[ $(cat "$work/file") == plain ]] || fail "the regular file was changed"
+  echo "unix sockets both ways; a stale socket file taken over, one in use and a plain file not"
+  ;;
+
+metrics)
+  # GET /metrics parses as Prometheus text and counts exactly the bytes moved, per route
+  # and in total; GET /stats says the same in JSON.
+  need_curl
+  start_upstream http 300000
+  start_proxy --admin 127.0.0.1:0 --rate-down 10MiB
+  wait_for_line "$work/proxy.out" "^${ts}admin on http://127\\.0\\.0\\.1:[0-9]+/"
+  admin_port=$(sed -nE 's|.*admin on http://127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/proxy.out")
+  read -r end bytes _ < <("$peer" download "$proxy_port")
+  [[ $end == eof ]] || fail "the download ended with $end"
+  read -r end bytes2 _ < <("$peer" download "$proxy_port")
+  wait_for_line "$work/proxy.out" "^${ts}closed #2 "
+  [[ $(admin GET /metrics) == 200 ]] || fail "GET /metrics: $(cat "$work/admin.body")"
+  cp "$work/admin.body" "$work/metrics.txt"
+  prom_check "$work/metrics.txt" || fail "/metrics is not the Prometheus text format"
+  route="route=\"127.0.0.1:$proxy_port\""
+  down=$((bytes + bytes2))
+  up=$((2 * 18)) # the peer's request: "GET / HTTP/1.0\r\n\r\n"
+  for sample in "sluice_proxy_bytes_total{direction=\"down\"} $down" \
+    "sluice_proxy_route_bytes_total{$route,direction=\"down\"} $down" \
+    "sluice_proxy_bytes_total{direction=\"up\"} $up" \
+    "sluice_proxy_route_bytes_total{$route,direction=\"up\"} $up" \
+    "sluice_proxy_connections_accepted_total 2" \
+    "sluice_proxy_route_connections_accepted_total{$route} 2" \
+    "sluice_proxy_connections_open 0" \
+    "sluice_proxy_client_addresses 0" \
+    "sluice_proxy_limit_bytes_per_second{limit=\"rate\",direction=\"down\"} 10485760" \
+    "sluice_proxy_limit_bytes_per_second{limit=\"total\",direction=\"down\"} +Inf"; do
+    name=${sample% *}
+    value=$(metric "$work/metrics.txt" "$name")
+    [[ $value == "${sample##* }" ]] || fail "$name is '$value', not ${sample##* }"
+  done
+  grep -qE '^sluice_proxy_token_wait_seconds_total\{direction="down"\} [0-9.e+-]+$' "$work/metrics.txt" ||
+    fail "no token wait"
+  [[ $(down_bytes) == "$down" ]] || fail "/stats does not count $down bytes down"
+  "$peer" json-lines "$work/admin.body" routes limits >/dev/null || fail "/stats lacks its keys"
+  stop_proxy
+  echo "/metrics: Prometheus text; $down bytes down and $up up, as moved"
+  ;;
+
+limits)
+  # PUT /limits mid-download: the rate follows within a second, up and down. Bad bodies
+  # get a 4xx and change nothing; so do requests from other origins.
+  start_upstream http 100000000
+  start_proxy --admin 127.0.0.1:0 --rate-down 100KiB
+  wait_for_line "$work/proxy.out" "^${ts}admin on http://127\\.0\\.0\\.1:[0-9]+/"
+  admin_port=$(sed -nE 's|.*admin on http://127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/proxy.out")
+  "$peer" download "$proxy_port" >/dev/null &
+  pids+=($!)
+  # The rate over a second starting a second after $1: bytes by /stats.
+  rate_after() {
+    local t0 b0 t1 b1
+    timeout 5 bash -c "until (( \$(date +%s%N) >= $1 + 1000000000 )); do sleep 0.01; done"
+    t0=$(date +%s%N) b0=$(down_bytes)
+    timeout 5 bash -c "until (( \$(date +%s%N) >= $t0 + 1000000000 )); do sleep 0.01; done"
+    t1=$(date +%s%N) b1=$(down_bytes)
+    awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", b / (t / 1e9) }'
+  }
+  for ((i = 0; i < 100; ++i)); do # 10 s at most for the download's first bytes
+    [[ $(down_bytes) -gt 0 ]] && break
+    sleep 0.1
+  done
+  [[ $(down_bytes) -gt 0 ]] || fail "the download did not start"
+  before=$(rate_after "$(date +%s%N)")
+  [[ $(admin PUT /limits '{"rate_down": "400KiB"}') == 200 ]] || fail "PUT: $(cat "$work/admin.body")"
+  raised=$(rate_after "$(date +%s%N)")
+  [[ $(admin PUT /limits '{"rate": "50KiB"}') == 200 ]] || fail "PUT: $(cat "$work/admin.body")"
+  lowered=$(rate_after "$(date +%s%N)")
+  echo "--rate-down 100KiB: $before B/s; PUT 400KiB: $raised B/s; PUT 50KiB: $lowered B/s (a second after each)"
+  within "$before" 71680 133120 || fail "$before B/s is not about 102400"
+  within "$raised" 286720 532480 || fail "$raised B/s is not about 409600 after the PUT"
+  within "$lowered" 35840 66560 || fail "$lowered B/s is not about 51200 after the PUT"
+  wait_for_line "$work/proxy.out" "^${ts}limits set: rate 50\\.0 KiB/s per connection, unlimited per client address, total unlimited$"
+  # Bad requests: a 4xx with a message, and the limits as they were.
+  [[ $(admin GET /limits) == 200 ]] || fail "GET /limits"
+  cp "$work/admin.body" "$work/limits.before"
+  big=$(head -c 20000 /dev/zero | tr '\0' ' ')
+  for body in '' '{' '[1]' 'null' '{"rate": 0}' '{"rate": -1}' '{"rate": 1.5}' '{"rate": "1XB"}' \
+    '{"bogus": 1}' '{"tick": "1ms"}' '{"total": "1MiB", "per_ip": "x"}' '{"burst": 1}' \
+    '{"per_ip_max_connections": 0}' '{"rate": 99999999999999999999}' "{\"rate\": \"1K\"$big}"; do
+    status=$(admin PUT /limits "$body")
+    [[ $status == 4?? ]] || fail "PUT /limits '${body:0:40}': $status, not 4xx"
+    grep -q '"error":' "$work/admin.body" || fail "PUT '${body:0:40}': no message: $(cat "$work/admin.body")"
+  done
+  echo "e.g.: $(admin PUT /limits '{"total": "1MiB", "per_ip": "x"}') $(cat "$work/admin.body")"
+  [[ $(admin POST /limits '{}') == 405 ]] || fail "POST /limits is not 405"
+  [[ $(admin GET /nothing) == 404 ]] || fail "GET /nothing is not 404"
+  admin_curl_args=(-H 'Origin: http://example.com')
+  [[ $(admin PUT /limits '{"rate": "1MiB"}') == 403 ]] || fail "a foreign Origin was not refused"
+  admin_curl_args=(-H 'Host: rebound.example:80')
+  [[ $(admin GET /metrics) == 403 ]] || fail "a foreign Host was not refused"
+  admin_curl_args=(-H "Origin: http://localhost:$admin_port")
+  [[ $(admin GET /limits) == 200 ]] || fail "the admin's own origin was refused"
+  admin_curl_args=()
+  cmp -s "$work/admin.body" "$work/limits.before" || fail "a bad request changed the limits"
+  # Clients that connect and send nothing, or half a request, hold up no one, however many.
+  for i in $(seq 40); do
+    exec {idle}<>/dev/tcp/127.0.0.1/"$admin_port"
+    idles+=("$idle")
+  done
+  # (The first ones are closed by now, for the later ones: a write to them would fail.)
+  (trap '' PIPE; printf 'PUT /limits HTTP/1.1\r\nContent-Length: 100\r\n\r\n{' >&"${idles[-1]}") ||
+    fail "the last idle client was closed"
+  [[ $(admin GET /metrics) == 200 ]] || fail "/metrics did not answer beside idle clients"
+  for idle in "${idles[@]}"; do exec {idle}<&-; done
+  stop_proxy
   ;;
 
 *)
