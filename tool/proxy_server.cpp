@@ -4,8 +4,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <tuple>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #ifndef SLUICE_PROXY_VERSION
 #define SLUICE_PROXY_VERSION "unknown"
@@ -42,7 +48,7 @@ log_field number_or_null(std::string_view key, const std::optional<std::uint64_t
 proxy::proxy(net::io_context& ctx, const proxy_options& opts, logger& log,
              std::vector<std::vector<stream_endpoint>> listen,
              std::vector<std::vector<stream_endpoint>> upstream)
-    : ctx_(ctx), opts_(opts), log_(log), stats_timer_(ctx), slot_free_(ctx),
+    : ctx_(ctx), opts_(opts), log_(log), stats_timer_(ctx), trim_timer_(ctx), slot_free_(ctx),
       clients_(ctx.get_executor()) {
   relay_.delay = opts.delay;
   relay_.jitter = opts.jitter;
@@ -106,6 +112,7 @@ void proxy::stop() {
     r->listen->acceptor().close(ec);
   }
   stats_timer_.cancel();
+  trim_timer_.cancel();
   slot_free_.cancel();
   for (auto& [id, c] : connections_)
     c->fail("stopped");
@@ -180,6 +187,7 @@ awaitable<void> proxy::accept_loop(route& r) {
       acceptor.accept(socket, ec);
       if (!ec) {
         ++open_;
+        open_peak_ = std::max(open_peak_, open_);
         ++r.counts.accepted;
         ++r.counts.open;
         ++all_.accepted;
@@ -243,6 +251,34 @@ awaitable<boost::system::error_code> proxy::connect_upstream(connection& c, rout
   co_return ec;
 }
 
+// Freed connections' memory stays in the allocator's heap, which many connections leave
+// fragmented: without this, a proxy that once held a thousand connections would keep their
+// memory for good. It goes back to the system once most of a burst has gone, and a second
+// after the last connection closes (not at every close: short connections come by thousands).
+void proxy::return_memory_after_burst() {
+  constexpr std::uint64_t burst = 64;
+  if (open_peak_ >= burst && open_ * 2 <= open_peak_) {
+    return_memory();
+  } else if (open_ == 0 && !stopping_ && !trim_pending_) {
+    trim_pending_ = true;
+    trim_timer_.expires_after(std::chrono::seconds(1));
+    trim_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) // cancelled: the proxy is stopping, and may be gone
+        return;
+      trim_pending_ = false;
+      if (open_ == 0)
+        return_memory();
+    });
+  }
+}
+
+void proxy::return_memory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  open_peak_ = open_;
+}
+
 awaitable<void> proxy::serve(std::uint64_t id, stream_socket socket, route& r) {
   struct unregister { // however this frame ends, the table must not keep its address
     proxy& p;
@@ -251,6 +287,7 @@ awaitable<void> proxy::serve(std::uint64_t id, stream_socket socket, route& r) {
     ~unregister() {
       p.connections_.erase(id);
       --p.open_;
+      p.return_memory_after_burst();
       --r.counts.open;
       --p.all_.open;
       p.slot_free_.cancel();

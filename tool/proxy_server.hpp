@@ -73,6 +73,8 @@ private:
   boost::asio::awaitable<void> pace_loop();
   boost::asio::awaitable<boost::system::error_code> connect_upstream(connection& c, route& r);
   boost::asio::awaitable<void> serve(std::uint64_t id, stream_socket socket, route& r);
+  void return_memory_after_burst();
+  void return_memory();
   boost::asio::awaitable<void> stats_loop(std::chrono::nanoseconds interval);
   void log_closed(const connection& c);
   void shape(connection& c);
@@ -83,6 +85,8 @@ private:
   logger& log_;
   std::vector<std::unique_ptr<route>> routes_;
   boost::asio::steady_timer stats_timer_;
+  boost::asio::steady_timer trim_timer_; // returns memory a while after the last close
+  bool trim_pending_ = false;
   boost::asio::steady_timer slot_free_; // accept loops wait on it while max_open_ are open
   std::optional<rate_limit_group> total_down_, total_up_; // --total
   client_table clients_;                                  // --per-ip
@@ -92,6 +96,7 @@ private:
   bool pacing_ = false;    // pace_loop() runs
   std::uint64_t open_ = 0; // accepted and not yet ended (some not in the table yet)
   std::uint64_t max_open_ = 0;
+  std::uint64_t open_peak_ = 0; // the most open since memory was last returned
   std::uint64_t last_id_ = 0;
   std::uint64_t accept_failures_ = 0;
   clock_type::time_point last_accept_report_{};
