@@ -10,6 +10,7 @@
 #include <sluice/rate_limited_stream.hpp>
 
 #include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
@@ -210,6 +211,36 @@ BOOST_AUTO_TEST_CASE(a_stream_destroyed_while_its_wait_has_an_expiry) {
   f.ctx.restart();
   f.ctx.run(); // nothing is left: no timer of the stream's
   BOOST_TEST(seconds(clock_type::now() - start) < 10.0);
+}
+
+BOOST_AUTO_TEST_CASE(a_timer_raced_against_a_shaped_write_cancels_its_wait) {
+  // The composition for streams without an expiry (doc/beast.md): the awaitable operators
+  // cancel the losing operation, and a wait for tokens honours that.
+  net::io_context ctx;
+  sluice::manual_rate_clock clock;
+  auto [c, peer] = tcp_pair(ctx);
+  sluice::rate_limited_stream<tcp::socket> s(std::move(c));
+  s.set_clock(clock);
+  s.set_rate_limit({.write_rate = 1000, .write_burst = 1000, .tick = 100ms});
+  http::response<http::string_body> res{http::status::ok, 11};
+  res.body() = pattern<std::string>(10000, 9);
+  res.prepare_payload();
+  std::size_t winner = 0;
+  bool finished = false;
+  net::co_spawn(
+      ctx,
+      [&]() -> net::awaitable<void> {
+        using namespace net::experimental::awaitable_operators;
+        net::steady_timer timer(s.get_executor(), 100ms);
+        auto done = co_await (http::async_write(s, res, net::use_awaitable) ||
+                              timer.async_wait(net::use_awaitable));
+        winner = done.index();
+        finished = true;
+      },
+      net::detached);
+  BOOST_TEST_REQUIRE(run_until(ctx, [&] { return finished; }));
+  BOOST_TEST(winner == 1u);
+  BOOST_TEST(peer.available() == 1000u); // the one tick's worth, and not a byte more
 }
 
 BOOST_AUTO_TEST_CASE(expiry_on_a_moved_from_stream_throws) {
