@@ -37,10 +37,12 @@ local mine = redis.call('HGET', members, id)
 local me = mine and cmsgpack.unpack(mine)
 if me and me[6] == seq and now - me[5] <= ttl then return me[7] end
 
-local s = redis.call('HMGET', state, 'tokens', 'at', 'last', 'epoch', 'version', 'rate', 'burst')
+local s = redis.call('HMGET', state, 'tokens', 'at', 'last', 'epoch', 'version', 'rate', 'burst',
+                    'extra')
 local tokens, at, last, epoch = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
+local extra = tonumber(s[8]) or 0
 if not epoch then -- new, or the store lost it: an empty bucket, a new epoch
-  tokens, at, last, epoch = 0, now, now, now
+  tokens, at, last, epoch, extra = 0, now, now, now, 0
   redis.call('DEL', members)
   me = nil
 end
@@ -51,23 +53,31 @@ if held and held >= version then
 end
 local secs = lease / 1e6
 
--- 1, 2: refill from Redis TIME, capped at burst; a step backwards refills nothing; after a
--- silence of more than two leases (the fleet ran on held shares) one lease only.
+-- 1, 2: refill from Redis TIME, capped at burst; a step backwards refills nothing. After a
+-- silence of more than two leases with members (the fleet ran on held shares meanwhile, so
+-- no budget went unused) one lease at most, and never past empty: what is owed then is for
+-- leases since delivered, and paying the refill out again would overshoot after an outage.
 local elapsed = math.max(0, now - at)
-if now - last > 2 * lease then elapsed = math.min(elapsed, lease) end
-tokens = math.min(burst, tokens + rate * elapsed / 1e6)
+local refill = rate * elapsed / 1e6
+if now - last > 2 * lease and redis.call('HLEN', members) > 0 then
+  refill = math.min(rate * lease / 1e6, math.max(0, -tokens))
+  extra = 0
+end
+tokens = math.min(burst, tokens + refill)
 
 -- 3: drop members silent for a TTL, crediting back what their lease had not yet delivered.
 local all = redis.call('HGETALL', members)
-local live = {}
+local live, prepaid = {}, 0 -- prepaid: the others' leases not yet delivered
 for i = 1, #all, 2 do
   local m = cmsgpack.unpack(all[i + 1])
+  local undelivered = m[3] * math.max(0, m[4] - now) / 1e6
   if now - m[5] > ttl then
-    tokens = tokens + m[3] * math.max(0, m[4] - now) / 1e6
+    tokens = tokens + undelivered
     redis.call('HDEL', members, all[i])
     if all[i] == id then me = nil end
   elseif all[i] ~= id then
     live[#live + 1] = m
+    prepaid = prepaid + undelivered
   end
 end
 
@@ -77,7 +87,8 @@ tokens = math.min(burst, tokens + math.max(0, give_back))
 
 local function save()
   redis.call('HSET', state, 'tokens', num(tokens), 'at', num(now), 'last', num(now),
-             'epoch', num(epoch), 'version', num(version), 'rate', num(rate), 'burst', num(burst))
+             'epoch', num(epoch), 'version', num(version), 'rate', num(rate), 'burst', num(burst),
+             'extra', num(extra))
   local keep = math.max(60000, math.floor(10 * ttl / 1000))
   redis.call('PEXPIRE', state, keep)
   redis.call('PEXPIRE', members, keep)
@@ -91,10 +102,14 @@ if releasing then
   return {0, now, 0, #live, epoch, version, now}
 end
 
--- 6: the weighted max-min water level. Tokens beyond an empty bucket are paid out as extra rate.
+-- 6: the weighted max-min water level. Tokens that no lease has claimed (the bucket's, plus
+-- what it prepaid for the others' leases: the rate that went unused, or was given back) are
+-- paid out as extra rate, averaged over the last few calls: paid to each caller as it found
+-- them, they would go to whoever renews first after a give-back, round after round.
 me = {demand, weight, 0, now, now, seq, nil}
 live[#live + 1] = me
-local capacity = rate + math.max(0, tokens) / secs
+extra = 0.75 * extra + 0.25 * math.max(0, tokens + prepaid) / secs
+local capacity = rate + extra
 table.sort(live, function(a, b) return a[1] / a[2] < b[1] / b[2] end)
 local left, left_weight, level = capacity, total_weight, nil
 for _, m in ipairs(live) do

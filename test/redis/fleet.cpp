@@ -73,7 +73,8 @@ int run_child(const child_spec& spec) {
   o.store = spec.store;
   o.name = spec.name;
   o.write_rate = R;
-  sluice::redis::shared_group fleet(ctx, o);
+  auto fleet_holder = std::make_unique<sluice::redis::shared_group>(ctx, o);
+  sluice::redis::shared_group& fleet = *fleet_holder;
   std::vector<std::unique_ptr<sluice_test::flat_out_writer>> writers;
   for (int i = 0; i < spec.streams; ++i)
     writers.push_back(std::make_unique<sluice_test::flat_out_writer>(
@@ -102,8 +103,9 @@ int run_child(const child_spec& spec) {
   tick();
   ctx.run();
   writers.clear();
+  fleet_holder.reset(); // sends the release, which the io_context then runs
   ctx.restart();
-  ctx.run_for(200ms); // the release goes out
+  ctx.run_for(200ms);
   return 0;
 }
 
@@ -121,7 +123,8 @@ struct child_mode {
 struct series {
   std::vector<double> t;
   std::vector<double> bytes;
-  std::string partial; // a line not yet complete
+  std::vector<double> granted; // the rate applied at each report
+  std::string partial;         // a line not yet complete
 
   /// Bytes written by `at`, interpolated between reports.
   double at(double ms) const {
@@ -198,6 +201,7 @@ public:
               3) {
             s.t.push_back(t);
             s.bytes.push_back(bytes);
+            s.granted.push_back(granted);
           }
           s.partial.erase(0, nl + 1);
         }
@@ -210,7 +214,10 @@ public:
       if (open > 0)
         ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
-      BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "a child failed");
+      BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                 "child " << pid << " failed: "
+                          << (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
+                                                : "signal " + std::to_string(WTERMSIG(status))));
     }
     for (const series& s : reports)
       BOOST_REQUIRE_MESSAGE(s.t.size() >= 10, "a child reported too little");
@@ -249,6 +256,18 @@ std::vector<double> per_child_rates(const std::vector<series>& reports, double f
   for (const series& s : reports)
     rates.push_back((s.at(to) - s.at(from)) / ((to - from) / 1000));
   return rates;
+}
+
+/// The mean of the rates a child applied between `from` and `to`, for the messages.
+double mean_granted(const series& s, double from, double to) {
+  double sum = 0;
+  int n = 0;
+  for (std::size_t i = 0; i < s.t.size(); ++i)
+    if (s.t[i] >= from && s.t[i] <= to) {
+      sum += s.granted[i];
+      ++n;
+    }
+  return n ? sum / n : 0;
 }
 
 std::string group_name() {
@@ -295,10 +314,13 @@ BOOST_AUTO_TEST_CASE(mixed_demands_get_max_min_shares) {
   auto [from, to] = span(reports, 1500);
   BOOST_REQUIRE(to - from >= 2500);
   auto rates = per_child_rates(reports, from, to);
-  BOOST_TEST_MESSAGE("2, 4, inf, inf of 20 MB/s: " << rates[0] / 1e6 << ", " << rates[1] / 1e6
-                                                   << ", " << rates[2] / 1e6 << ", "
-                                                   << rates[3] / 1e6 << " MB/s; aggregate "
-                                                   << fleet_rate(reports, from, to) * 100 << " %");
+  BOOST_TEST_MESSAGE("2, 4, inf, inf of 20 MB/s: "
+                     << rates[0] / 1e6 << ", " << rates[1] / 1e6 << ", " << rates[2] / 1e6 << ", "
+                     << rates[3] / 1e6 << " MB/s; aggregate " << fleet_rate(reports, from, to) * 100
+                     << " %; granted " << mean_granted(reports[0], from, to) / 1e6 << ", "
+                     << mean_granted(reports[1], from, to) / 1e6 << ", "
+                     << mean_granted(reports[2], from, to) / 1e6 << ", "
+                     << mean_granted(reports[3], from, to) / 1e6);
   BOOST_TEST(std::abs(rates[0] / 2e6 - 1) <= 0.05, rates[0]);
   BOOST_TEST(std::abs(rates[1] / 4e6 - 1) <= 0.05, rates[1]);
   const double big = (rates[2] + rates[3]) / 2;

@@ -167,6 +167,27 @@ BOOST_FIXTURE_TEST_CASE(the_bucket_never_owes_more_than_one_lease, store_fixture
     }
 }
 
+// After an outage the members ran on held shares: the bucket must not pay the silence out
+// again as a burst. A silence of more than two leases refills it to empty at most.
+BOOST_FIXTURE_TEST_CASE(a_silence_refills_the_bucket_no_further_than_empty, store_fixture) {
+  const auto keys = sluice::redis::detail::lease_keys("g", "write");
+  auto short_lease = [&](const std::string& m) {
+    auto q = request(m, unbounded);
+    q.lease_us = 20'000;
+    return q;
+  };
+  renew(short_lease("a"));
+  renew(short_lease("b"));
+  net::steady_timer silence(ctx, 150ms); // the outage: longer than two leases
+  silence.wait();
+  auto g = renew(short_lease("a"));
+  const double tokens = std::stod(hget(keys[0], "tokens"));
+  // Before the grant took its lease the bucket held at most 0 (a refill of the 150 ms would
+  // have left it at 3 MB).
+  BOOST_TEST(tokens + static_cast<double>(g.rate) * 0.02 <= 1.0, tokens);
+  BOOST_TEST(std::stod(hget(keys[0], "extra")) < 1.0);
+}
+
 BOOST_FIXTURE_TEST_CASE(a_repeated_seq_replays_the_stored_answer, store_fixture) {
   auto q = request("a", unbounded);
   auto first = renew(q);

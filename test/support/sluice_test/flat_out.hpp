@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace sluice_test {
@@ -22,6 +23,12 @@ public:
   flat_out_writer(boost::asio::io_context& ctx, sluice::rate_limit_group& group,
                   std::uint64_t own_rate = sluice::unlimited)
       : flat_out_writer(sluice::make_pipe(ctx), group, own_rate) {}
+
+  flat_out_writer(const flat_out_writer&) = delete;
+  flat_out_writer& operator=(const flat_out_writer&) = delete;
+  /// Completions already queued then find it gone and do nothing: destroy it on the thread
+  /// that runs the io_context.
+  ~flat_out_writer() { *alive_ = false; }
 
   void start() {
     write();
@@ -40,8 +47,8 @@ private:
   }
   void write() {
     out_.async_write_some(boost::asio::buffer(data_),
-                          [this](boost::system::error_code ec, std::size_t n) {
-                            if (ec)
+                          [this, alive = alive_](boost::system::error_code ec, std::size_t n) {
+                            if (ec || !*alive)
                               return;
                             written_.fetch_add(n, std::memory_order_relaxed);
                             write();
@@ -60,6 +67,7 @@ private:
   std::vector<char> data_ = std::vector<char>(64 * 1024, 'x');
   std::vector<char> in_ = std::vector<char>(64 * 1024);
   std::atomic<std::uint64_t> written_{0};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 } // namespace sluice_test
