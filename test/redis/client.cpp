@@ -9,12 +9,15 @@
 #include <sluice_test/redis_server.hpp>
 #include <sluice_test/support.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace net = boost::asio;
@@ -257,6 +260,29 @@ BOOST_AUTO_TEST_CASE(close_aborts_pending_requests) {
   BOOST_REQUIRE(run_until(
       ctx, [&] { return got.has_value(); }, 2s));
   BOOST_TEST(*got == net::error::operation_aborted);
+}
+
+BOOST_AUTO_TEST_CASE(requests_may_come_from_other_threads) {
+  sluice_test::redis_server server;
+  net::io_context ctx;
+  auto guard = net::make_work_guard(ctx);
+  std::thread runner([&] { ctx.run(); });
+  {
+    sluice::redis::client c(ctx.get_executor(), server.address());
+    std::vector<std::future<std::vector<reply>>> replies;
+    for (int i = 0; i < 20; ++i)
+      replies.push_back(c.async_exec({{"INCR", "n"}}, net::use_future));
+    std::vector<std::int64_t> seen;
+    for (auto& f : replies) {
+      BOOST_REQUIRE((f.wait_for(10s) == std::future_status::ready));
+      seen.push_back(f.get().at(0).integer);
+    }
+    BOOST_TEST(seen.front() == 1);
+    BOOST_TEST(seen.back() == 20);
+    BOOST_TEST(std::is_sorted(seen.begin(), seen.end()));
+  }
+  guard.reset();
+  runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(addresses_parse_or_say_what_is_wrong) {

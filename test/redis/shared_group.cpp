@@ -17,6 +17,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
@@ -163,6 +164,23 @@ BOOST_AUTO_TEST_CASE(two_processes_split_the_rate_and_a_release_returns_it_at_on
   BOOST_TEST(run_until(
       ctx, [&] { return a.status().members == 1 && near(a.status().write_rate, R, 0.1); }));
   BOOST_TEST(sluice_test::seconds(std::chrono::steady_clock::now() - left) < 5.0);
+}
+
+BOOST_AUTO_TEST_CASE(status_may_be_read_while_the_loop_runs_on_another_thread) {
+  sluice_test::redis_server server;
+  net::io_context ctx;
+  auto guard = net::make_work_guard(ctx);
+  std::thread runner([&] { ctx.run(); });
+  {
+    shared_group fleet(ctx, options(server.address()));
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (fleet.status().renewals < 3 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield(); // polling a condition, bounded
+    BOOST_TEST(fleet.status().renewals >= 3u);
+    BOOST_TEST(fleet.group().config().write_rate < sluice::unlimited);
+  }
+  guard.reset();
+  runner.join();
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_store_leaves_the_startup_share_then_the_policy) {
