@@ -46,18 +46,50 @@ void redis_server::require() {
 }
 
 namespace {
-bool accepts(const std::string& path) {
+int connect_to(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0)
-    return false;
+    return -1;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool accepts(const std::string& path) {
+  int fd = connect_to(path);
+  if (fd >= 0)
+    ::close(fd);
+  return fd >= 0;
 }
 } // namespace
+
+void redis_server::send(const std::vector<std::string>& command) {
+  int fd = connect_to(socket_);
+  if (fd < 0)
+    throw std::runtime_error("redis_server::send: cannot connect: " +
+                             std::string(std::strerror(errno)));
+  connections_.push_back(fd);
+  // RESP, appended piece by piece (GCC 12 warns falsely on "x" + std::to_string(n)).
+  std::string wire;
+  auto line = [&](char kind, std::size_t n) {
+    wire += kind;
+    wire += std::to_string(n);
+    wire += "\r\n";
+  };
+  line('*', command.size());
+  for (const std::string& arg : command) {
+    line('$', arg.size());
+    wire += arg;
+    wire += "\r\n";
+  }
+  if (::write(fd, wire.data(), wire.size()) != static_cast<ssize_t>(wire.size()))
+    throw std::runtime_error("redis_server::send: short write");
+}
 
 redis_server::redis_server() {
   std::string pattern = (std::filesystem::temp_directory_path() / "sluice-redis-XXXXXX").string();
@@ -69,6 +101,8 @@ redis_server::redis_server() {
 }
 
 redis_server::~redis_server() {
+  for (int fd : connections_)
+    ::close(fd);
   kill();
   std::error_code ignored;
   std::filesystem::remove_all(dir_, ignored);

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 namespace sluice_test {
 
@@ -34,10 +35,14 @@ public:
   void thaw();   // SIGCONT
   void kill();   // SIGKILL, and reaped
   void start();  // after kill(): a new, empty server on the same socket
+  /// Sends a command on a connection of its own without waiting for the reply (DEBUG SLEEP,
+  /// CLIENT PAUSE); the connection stays open until the server object goes.
+  void send(const std::vector<std::string>& command);
 
 private:
   std::string dir_, socket_;
   pid_t pid_ = -1;
+  std::vector<int> connections_;
 };
 
 } // namespace sluice_test
