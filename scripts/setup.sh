@@ -9,6 +9,7 @@ packages=(
   libevent-dev                 # the benchmarks compare with libevent
   clang libclang-rt-14-dev     # the fuzz preset (libFuzzer)
   curl                         # the sluice-proxy tests download through it
+  libhiredis-dev redis-server  # sluice::redis (the fleet group) and its tests
 )
 
 missing=()

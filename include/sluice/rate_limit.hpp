@@ -141,6 +141,18 @@ public:
   /// Bytes moved by members since creation or reset_totals().
   totals_type totals() const;
   void reset_totals();
+
+  struct activity_type {
+    std::uint64_t read_waits = 0;  ///< reads that had to wait for the group's tokens
+    std::uint64_t write_waits = 0; ///< writes that had to wait for the group's tokens
+    std::size_t readers = 0;       ///< members that asked the group for read tokens
+    std::size_t writers = 0;       ///< members that asked the group for write tokens
+  };
+  /// What the members asked of the group since the previous call (or creation): a view of
+  /// its demand, for a loop that leases the group's rate from elsewhere
+  /// (sluice::redis::shared_group). Each call starts a new interval, so there is one such
+  /// observer. Only operations that the group's limit applies to are counted.
+  activity_type take_activity();
   /// The smallest grant worth an operation (default 64 bytes), when tokens are scarce.
   void set_min_share(std::size_t bytes);
   std::size_t size() const;

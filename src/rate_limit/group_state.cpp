@@ -112,8 +112,13 @@ std::int64_t group_state::take(direction d, group_member& m, std::int64_t want,
   // took tokens as of a later one: the bucket then counts from the later one, and nothing
   // accrues twice.
   const auto now = buckets_[i].limited() ? reading.of(clock_) : time_point{};
+  if (m.joined && m.asked_in[i] != interval_[i]) {
+    m.asked_in[i] = interval_[i];
+    ++askers_[i];
+  }
   if (std::int64_t granted = grant_now(d, m, want, now); granted > 0 || !factory)
     return granted;
+  ++waits_[i];
   group_wait& w = m.waits[i];
   w.op = factory->make(serial);
   w.op->serial = serial;
@@ -292,6 +297,13 @@ std::uint64_t group_state::total(direction d) {
 void group_state::reset_totals() {
   for (auto& total : totals_)
     total.store(0, std::memory_order_relaxed);
+}
+
+std::pair<std::uint64_t, std::size_t> group_state::take_activity(direction d) {
+  std::lock_guard lock(mutex_);
+  const std::size_t i = index(d);
+  ++interval_[i];
+  return {std::exchange(waits_[i], 0), std::exchange(askers_[i], 0)};
 }
 
 void group_state::set_min_share(std::size_t bytes) {

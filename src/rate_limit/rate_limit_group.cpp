@@ -61,6 +61,12 @@ rate_limit_group::totals_type rate_limit_group::totals() const {
 void rate_limit_group::reset_totals() {
   state_->reset_totals();
 }
+rate_limit_group::activity_type rate_limit_group::take_activity() {
+  auto [read_waits, readers] = state_->take_activity(direction::read);
+  auto [write_waits, writers] = state_->take_activity(direction::write);
+  return {read_waits, write_waits, readers, writers};
+}
+
 void rate_limit_group::set_min_share(std::size_t bytes) {
   state_->set_min_share(bytes);
 }

@@ -184,6 +184,46 @@ BOOST_AUTO_TEST_CASE(totals_count_bytes_moved_by_members) {
   BOOST_TEST(group.totals().read == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(activity_counts_waits_and_askers_per_interval) {
+  net::io_context ctx;
+  sluice::manual_rate_clock clock;
+  sluice::rate_limit_group group(ctx, write_limit(1000, 1000, 1s), clock);
+  limited_pair p(ctx), q(ctx);
+  p.a.join(group);
+  q.a.join(group);
+  q.b.join(group); // a member that never asks
+  auto none = group.take_activity();
+  BOOST_TEST(none.writers == 0u);
+  BOOST_TEST(none.write_waits == 0u);
+
+  const std::string out(100, 'w');
+  int done = 0;
+  auto write = [&](limited_pipe& s) {
+    s.async_write_some(net::buffer(out), [&](error_code ec, std::size_t) {
+      BOOST_TEST(!ec);
+      ++done;
+    });
+  };
+  write(p.a); // served at once from the tick's worth at hand
+  BOOST_REQUIRE(run_until(ctx, [&] { return done == 1; }));
+  group.decrement_write_limit(1000); // none left: the next ones wait
+  write(p.a);
+  write(q.a);
+  ctx.poll();
+  BOOST_TEST(done == 1);
+  auto busy = group.take_activity();
+  BOOST_TEST(busy.writers == 2u); // p.a once, though it asked twice
+  BOOST_TEST(busy.write_waits == 2u);
+  BOOST_TEST(busy.readers == 0u);
+  BOOST_TEST(busy.read_waits == 0u);
+  // A new interval: the waiters asked in the last one.
+  auto next = group.take_activity();
+  BOOST_TEST(next.writers == 0u);
+  BOOST_TEST(next.write_waits == 0u);
+  clock.advance(2s);
+  BOOST_TEST(run_until(ctx, [&] { return done == 3; }));
+}
+
 BOOST_AUTO_TEST_CASE(size_follows_membership) {
   net::io_context ctx;
   sluice::rate_limit_group g1(ctx.get_executor(), write_limit(100, 100, 1s));

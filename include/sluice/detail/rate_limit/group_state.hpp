@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace sluice {
@@ -54,6 +55,7 @@ struct group_member {
   group_member* prev = nullptr;    // in the group's member list
   group_member* next = nullptr;
   bool joined = false;
+  std::array<std::uint64_t, 2> asked_in{}; // the activity interval it last asked in, by direction
 };
 
 /// The shared buckets of a rate_limit_group and the members waiting on them.
@@ -106,6 +108,9 @@ public:
   void decrement(direction d, std::int64_t n);
   std::uint64_t total(direction d);
   void reset_totals();
+  /// Since the last call: operations that queued, and members that asked, in direction `d`.
+  /// Starts a new interval.
+  std::pair<std::uint64_t, std::size_t> take_activity(direction d);
   void set_min_share(std::size_t bytes);
   std::size_t size();
   rate_limit_group* owner();
@@ -144,6 +149,11 @@ private:
   std::array<std::uint64_t, 2> generation_{}; // a re-armed timer's old wait is void
   std::array<bool, 2> armed_{};
   std::vector<fair_waiter*> served_; // scratch, kept to reuse its memory
+  // Activity since take_activity: waits, and members that asked (each member once: its
+  // asked_in names the interval it was counted in).
+  std::array<std::uint64_t, 2> waits_{};
+  std::array<std::size_t, 2> askers_{};
+  std::array<std::uint64_t, 2> interval_{1, 1};
 };
 
 } // namespace sluice::detail

@@ -1,0 +1,235 @@
+// The lease script: one atomic step of a shared bucket per renewal (doc/fleet.md).
+#include <sluice/detail/redis/lease_store.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace sluice::redis::detail {
+
+// KEYS[1]: the bucket (a hash), KEYS[2]: its members (a hash of msgpack records
+// {demand, weight, granted rate, lease end, last seen, seq, reply}).
+// ARGV: member, seq, demand (B/s, negative = unbounded), weight, rate (B/s), burst (bytes),
+// lease (µs), ttl (µs), config version, give-back (bytes), release (0/1).
+// Times are Redis TIME in µs, exact in a Lua number (a double) until the year 2255. Numbers are
+// written with %.17g or %.0f: Redis turns a Lua number argument into text with %.14g,
+// which would round a time in µs.
+const std::string& lease_script() {
+  static const std::string script = R"lua(
+local state, members = KEYS[1], KEYS[2]
+local id, seq = ARGV[1], tonumber(ARGV[2])
+local demand, weight = tonumber(ARGV[3]), tonumber(ARGV[4])
+local rate, burst = tonumber(ARGV[5]), tonumber(ARGV[6])
+local lease, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
+local version, give_back = tonumber(ARGV[9]), tonumber(ARGV[10])
+local releasing = ARGV[11] == '1'
+if not (weight and weight > 0) or not (lease and lease > 0) or not (rate and rate > 0) then
+  return redis.error_reply('sluice lease: weight, lease and rate must be positive')
+end
+if demand < 0 then demand = math.huge end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function num(x) return string.format('%.17g', x) end
+
+-- A repeated seq (a retry whose first answer was lost) gets the stored answer again.
+local mine = redis.call('HGET', members, id)
+local me = mine and cmsgpack.unpack(mine)
+if me and me[6] == seq and now - me[5] <= ttl then return me[7] end
+
+local s = redis.call('HMGET', state, 'tokens', 'at', 'last', 'epoch', 'version', 'rate', 'burst',
+                    'extra')
+local tokens, at, last, epoch = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
+local extra = tonumber(s[8]) or 0
+if not epoch then -- new, or the store lost it: an empty bucket, a new epoch
+  tokens, at, last, epoch, extra = 0, now, now, now, 0
+  redis.call('DEL', members)
+  me = nil
+end
+-- The config with the highest version wins.
+local held = tonumber(s[5])
+if held and held >= version then
+  version, rate, burst = held, tonumber(s[6]), tonumber(s[7])
+end
+local secs = lease / 1e6
+
+-- 1, 2: refill from Redis TIME, capped at burst; a step backwards refills nothing. After a
+-- silence of more than two leases with members (the fleet ran on held shares meanwhile, so
+-- no budget went unused) one lease at most, and never past empty: what is owed then is for
+-- leases since delivered, and paying the refill out again would overshoot after an outage.
+local elapsed = math.max(0, now - at)
+local refill = rate * elapsed / 1e6
+if now - last > 2 * lease and redis.call('HLEN', members) > 0 then
+  refill = math.min(rate * lease / 1e6, math.max(0, -tokens))
+  extra = 0
+end
+tokens = math.min(burst, tokens + refill)
+
+-- 3: drop members silent for a TTL, crediting back what their lease had not yet delivered.
+local all = redis.call('HGETALL', members)
+local live, prepaid = {}, 0 -- prepaid: the others' leases not yet delivered
+for i = 1, #all, 2 do
+  local m = cmsgpack.unpack(all[i + 1])
+  local undelivered = m[3] * math.max(0, m[4] - now) / 1e6
+  if now - m[5] > ttl then
+    tokens = tokens + undelivered
+    redis.call('HDEL', members, all[i])
+    if all[i] == id then me = nil end
+  elseif all[i] ~= id then
+    live[#live + 1] = m
+    prepaid = prepaid + undelivered
+  end
+end
+
+-- 5: credit this member's undelivered lease (the new grant replaces it) and its unspent tokens.
+if me then tokens = tokens + me[3] * math.max(0, me[4] - now) / 1e6 end
+tokens = math.min(burst, tokens + math.max(0, give_back))
+
+local function save()
+  redis.call('HSET', state, 'tokens', num(tokens), 'at', num(now), 'last', num(now),
+             'epoch', num(epoch), 'version', num(version), 'rate', num(rate), 'burst', num(burst),
+             'extra', num(extra))
+  local keep = math.max(60000, math.floor(10 * ttl / 1000))
+  redis.call('PEXPIRE', state, keep)
+  redis.call('PEXPIRE', members, keep)
+end
+
+local total_weight = weight
+for _, m in ipairs(live) do total_weight = total_weight + m[2] end
+if releasing then
+  redis.call('HDEL', members, id)
+  save()
+  return {0, now, 0, #live, epoch, version, now}
+end
+
+-- 6: the weighted max-min water level. Tokens that no lease has claimed (the bucket's, plus
+-- what it prepaid for the others' leases: the rate that went unused, or was given back) are
+-- paid out as extra rate, averaged over the last few calls: paid to each caller as it found
+-- them, they would go to whoever renews first after a give-back, round after round.
+me = {demand, weight, 0, now, now, seq, nil}
+live[#live + 1] = me
+extra = 0.75 * extra + 0.25 * math.max(0, tokens + prepaid) / secs
+local capacity = rate + extra
+table.sort(live, function(a, b) return a[1] / a[2] < b[1] / b[2] end)
+local left, left_weight, level = capacity, total_weight, nil
+for _, m in ipairs(live) do
+  if m[1] * left_weight <= left * m[2] then
+    left, left_weight = left - m[1], left_weight - m[2]
+  else
+    level = left / left_weight
+    break
+  end
+end
+local share
+if level then
+  share = math.min(demand, level * weight)
+else -- every demand met: what is left goes by weight, so that a member may grow at once
+  share = demand + left * weight / total_weight
+end
+
+-- 7: never let the bucket owe more than one lease.
+local grant = math.floor(math.max(0, math.min(share, (tokens + rate * secs) / secs)))
+tokens = tokens - grant * secs
+
+-- 8: the answer, stored for a replay.
+local answer = {grant, now + lease, math.floor(rate * weight / total_weight), #live, epoch,
+                version, now}
+me[3], me[4], me[7] = grant, now + lease, answer
+redis.call('HSET', members, id, cmsgpack.pack(me))
+save()
+return answer
+)lua";
+  return script;
+}
+
+std::vector<std::string> lease_keys(std::string_view group, std::string_view bucket) {
+  if (group.empty() || group.find_first_of("{}") != std::string_view::npos)
+    throw std::invalid_argument("sluice::redis: group name \"" + std::string(group) +
+                                "\": must be non-empty, without '{' or '}'");
+  std::string prefix = "{sluice:" + std::string(group) + "}:" + std::string(bucket);
+  return {prefix + ":bucket", prefix + ":members"};
+}
+
+std::optional<lease_grant> parse_grant(const reply& r, std::string& why) {
+  if (r.is_error()) {
+    why = r.str;
+    return std::nullopt;
+  }
+  if (r.type != reply::kind::array || r.elements.size() != 7) {
+    why = "the lease script's reply is not an array of 7";
+    return std::nullopt;
+  }
+  for (const reply& e : r.elements)
+    if (e.type != reply::kind::integer || e.integer < 0) {
+      why = "the lease script's reply holds a non-integer or a negative";
+      return std::nullopt;
+    }
+  auto u = [&](std::size_t i) { return static_cast<std::uint64_t>(r.elements[i].integer); };
+  auto s = [&](std::size_t i) { return r.elements[i].integer; };
+  return lease_grant{u(0), s(1), u(2), u(3), s(4), u(5), s(6)};
+}
+
+namespace {
+std::string text(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+} // namespace
+
+void lease_store::async_lease(std::vector<std::vector<std::string>> keys,
+                              std::vector<lease_request> requests, handler done) {
+  run(std::move(keys), std::move(requests), std::move(done), false);
+}
+
+void lease_store::run(std::vector<std::vector<std::string>> keys,
+                      std::vector<lease_request> requests, handler done, bool retried) {
+  const bool load = digest_.empty();
+  std::vector<command> cmds;
+  if (load)
+    cmds.push_back({"SCRIPT", "LOAD", lease_script()});
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const lease_request& q = requests[i];
+    command c = {load ? "EVAL" : "EVALSHA", load ? lease_script() : digest_, "2"};
+    c.insert(c.end(), keys[i].begin(), keys[i].end());
+    for (std::string arg :
+         {q.member, std::to_string(q.seq), text(q.demand), text(q.weight), std::to_string(q.rate),
+          std::to_string(q.burst), std::to_string(q.lease_us), std::to_string(q.ttl_us),
+          std::to_string(q.version), std::to_string(q.give_back),
+          std::string(q.release ? "1" : "0")})
+      c.push_back(std::move(arg));
+    cmds.push_back(std::move(c));
+  }
+  client_.async_exec(
+      std::move(cmds),
+      [this, load, retried, keys = std::move(keys), requests = std::move(requests),
+       done = std::move(done)](boost::system::error_code ec, std::vector<reply> replies) mutable {
+        outcome out;
+        out.ec = ec;
+        if (ec)
+          return done(std::move(out));
+        std::size_t first = 0;
+        if (load) {
+          if (replies.at(0).type == reply::kind::string)
+            digest_ = replies[0].str;
+          first = 1;
+        }
+        for (std::size_t i = first; i < replies.size(); ++i) {
+          if (replies[i].is_error() && replies[i].str.starts_with("NOSCRIPT") && !retried) {
+            digest_.clear(); // the server lost its scripts (a restart): load it again
+            return run(std::move(keys), std::move(requests), std::move(done), true);
+          }
+          std::string why;
+          auto grant = parse_grant(replies[i], why);
+          if (!grant) {
+            out.error = why;
+            out.grants.clear();
+            break;
+          }
+          out.grants.push_back(*grant);
+        }
+        done(std::move(out));
+      });
+}
+
+} // namespace sluice::redis::detail

@@ -1,0 +1,89 @@
+// A fleet on one machine, in steady state (fleet_harness.hpp): processes that saturate,
+// processes with mixed demands, and processes with 1, 2 and 5 streams.
+#include "fleet_harness.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <sluice_test/redis_server.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using namespace fleet_test;
+
+BOOST_AUTO_TEST_SUITE(fleet)
+
+BOOST_AUTO_TEST_CASE(four_saturating_processes_share_the_budget_evenly) {
+  sluice_test::redis_server server;
+  std::vector<child_spec> specs(4, child_spec{server.address(), group_name(), 0, 1, 5});
+  auto reports = run_fleet(specs);
+  auto [from, to] = span(reports, 1000);
+  BOOST_REQUIRE(to - from >= 3000);
+  const double aggregate = fleet_rate(reports, from, to);
+  const double worst = worst_second(reports, from, to);
+  auto rates = child_rates(reports, from, to);
+  double mean = 0, var = 0;
+  for (double r : rates)
+    mean += r / static_cast<double>(rates.size());
+  for (double r : rates)
+    var += (r - mean) * (r - mean) / static_cast<double>(rates.size());
+  const double cv = std::sqrt(var) / mean;
+  BOOST_TEST_MESSAGE("4 saturating: aggregate " << aggregate * 100 << " % of the budget, worst 1 s "
+                                                << worst * 100 << " %, cv " << cv * 100 << " %");
+  BOOST_TEST(std::abs(aggregate - 1) <= 0.03, aggregate);
+  BOOST_TEST(worst <= 1.10, worst);
+  BOOST_TEST(cv <= 0.02, cv);
+}
+
+BOOST_AUTO_TEST_CASE(mixed_demands_get_max_min_shares) {
+  sluice_test::redis_server server;
+  const std::string name = group_name();
+  std::vector<child_spec> specs{{server.address(), name, 2'000'000, 1, 5},
+                                {server.address(), name, 4'000'000, 1, 5},
+                                {server.address(), name, 0, 1, 5},
+                                {server.address(), name, 0, 1, 5}};
+  auto reports = run_fleet(specs);
+  auto [from, to] = span(reports, 1500);
+  BOOST_REQUIRE(to - from >= 2500);
+  auto rates = child_rates(reports, from, to);
+  BOOST_TEST_MESSAGE("2, 4, inf, inf of 20 MB/s: "
+                     << rates[0] / 1e6 << ", " << rates[1] / 1e6 << ", " << rates[2] / 1e6 << ", "
+                     << rates[3] / 1e6 << " MB/s; aggregate " << fleet_rate(reports, from, to) * 100
+                     << " %; granted " << mean_granted(reports[0], from, to) / 1e6 << ", "
+                     << mean_granted(reports[1], from, to) / 1e6 << ", "
+                     << mean_granted(reports[2], from, to) / 1e6 << ", "
+                     << mean_granted(reports[3], from, to) / 1e6);
+  BOOST_TEST(std::abs(rates[0] / 2e6 - 1) <= 0.05, rates[0]);
+  BOOST_TEST(std::abs(rates[1] / 4e6 - 1) <= 0.05, rates[1]);
+  const double big = (rates[2] + rates[3]) / 2;
+  BOOST_TEST(std::abs(rates[2] - rates[3]) <= 0.05 * big, rates[2] << " vs " << rates[3]);
+  BOOST_TEST(fleet_rate(reports, from, to) <= 1.03);
+  BOOST_TEST(big >= 0.93 * 7e6, big); // the rest of the budget, less what headroom holds back
+}
+
+// By default a process's weight is its number of streams that want bytes: 8 streams in all,
+// each worth an eighth of the budget wherever it runs.
+BOOST_AUTO_TEST_CASE(every_stream_counts_the_same_whichever_process_it_is_in) {
+  sluice_test::redis_server server;
+  const std::string name = group_name();
+  std::vector<child_spec> specs{{server.address(), name, 0, 1, 5},
+                                {server.address(), name, 0, 2, 5},
+                                {server.address(), name, 0, 5, 5}};
+  auto reports = run_fleet(specs);
+  auto [from, to] = span(reports, 1500);
+  BOOST_REQUIRE(to - from >= 2500);
+  auto rates = child_rates(reports, from, to);
+  const double eighth = static_cast<double>(R) / 8;
+  BOOST_TEST_MESSAGE("1, 2 and 5 streams: " << rates[0] / 1e6 << ", " << rates[1] / 1e6 << ", "
+                                            << rates[2] / 1e6 << " MB/s; per stream "
+                                            << rates[0] / eighth << ", " << rates[1] / 2 / eighth
+                                            << ", " << rates[2] / 5 / eighth << " of an eighth");
+  // The streams of one process share its local group fairly (the group's own tests), so a
+  // process within 10 % of its streams' eighths has each stream there too.
+  BOOST_TEST(std::abs(rates[0] / eighth - 1) <= 0.10, rates[0]);
+  BOOST_TEST(std::abs(rates[1] / (2 * eighth) - 1) <= 0.10, rates[1]);
+  BOOST_TEST(std::abs(rates[2] / (5 * eighth) - 1) <= 0.10, rates[2]);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
