@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include <poll.h>
 #include <signal.h>
@@ -41,20 +42,22 @@ double now_ms() {
 std::string encode(const child_spec& s) {
   std::ostringstream out;
   out << s.store << ' ' << s.name << ' ' << s.own_rate << ' ' << s.streams << ' ' << s.seconds
-      << ' ' << s.hold_ms;
+      << ' ' << s.hold_ms << ' ' << s.delay;
   return out.str();
 }
 
 child_spec decode(const std::string& text) {
   child_spec s;
   std::istringstream in(text);
-  in >> s.store >> s.name >> s.own_rate >> s.streams >> s.seconds >> s.hold_ms;
+  in >> s.store >> s.name >> s.own_rate >> s.streams >> s.seconds >> s.hold_ms >> s.delay;
   return s;
 }
 
 /// The child: writes flat out (or at its own rate) through a shared_group for the time it
 /// is given, printing "<steady ms> <bytes written> <granted rate>" every 100 ms.
 int run_child(const child_spec& spec) {
+  // A process that joins the fleet later: the scenario's timing, not a wait for a condition.
+  std::this_thread::sleep_for(std::chrono::duration<double>(spec.delay));
   net::io_context ctx;
   sluice::redis::shared_group_options o;
   o.store = spec.store;

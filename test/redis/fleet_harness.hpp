@@ -22,6 +22,7 @@ struct child_spec {
   int streams = 1;
   double seconds = 5;
   int hold_ms = 5000; ///< shared_group_options::hold
+  double delay = 0;   ///< seconds before it joins (it reports from then on)
 };
 
 /// One child's reports: its cumulative bytes and granted rate at steady-clock times (ms).
