@@ -1,5 +1,6 @@
 // A fleet on one machine (fleet_harness.hpp): 4 and 8 processes that saturate, processes
-// with mixed demands, processes with 1, 2 and 5 streams, and a join and a leave.
+// with mixed demands, processes with 1, 2 and 5 streams, a join, a leave and a change of
+// demand.
 #include "fleet_harness.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -126,6 +127,28 @@ BOOST_AUTO_TEST_CASE(shares_follow_a_join_and_a_leave_within_a_second) {
     BOOST_TEST(std::abs(r / (static_cast<double>(R) / 3) - 1) <= 0.10, r);
   for (std::size_t i : {0u, 2u})
     BOOST_TEST(std::abs(two[i] / (static_cast<double>(R) / 2) - 1) <= 0.10, two[i]);
+}
+
+// A process that wanted 2 MB/s wants all it can get from 2.5 s on: within a second the three
+// share the budget evenly.
+BOOST_AUTO_TEST_CASE(shares_follow_a_demand_change_within_a_second) {
+  sluice_test::redis_server server;
+  const std::string name = group_name();
+  std::vector<child_spec> specs{{server.address(), name, 2'000'000, 1, 5, 5000, 0, 2.5},
+                                {server.address(), name, 0, 1, 5},
+                                {server.address(), name, 0, 1, 5}};
+  auto reports = run_fleet(specs);
+  const double changed = origin(reports) + 2500;
+  auto [from, to] = span(reports, 1000);
+  auto before = child_rates(reports, from, changed - 100);
+  auto after = child_rates(reports, changed + 1000, to);
+  BOOST_TEST_MESSAGE("demand change: " << before[0] / 1e6 << ", " << before[1] / 1e6 << ", "
+                                       << before[2] / 1e6 << " MB/s before; " << after[0] / 1e6
+                                       << ", " << after[1] / 1e6 << ", " << after[2] / 1e6
+                                       << " MB/s from 1 s after");
+  BOOST_TEST(std::abs(before[0] / 2e6 - 1) <= 0.10, before[0]);
+  for (double r : after)
+    BOOST_TEST(std::abs(r / (static_cast<double>(R) / 3) - 1) <= 0.10, r);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -42,14 +42,15 @@ double now_ms() {
 std::string encode(const child_spec& s) {
   std::ostringstream out;
   out << s.store << ' ' << s.name << ' ' << s.own_rate << ' ' << s.streams << ' ' << s.seconds
-      << ' ' << s.hold_ms << ' ' << s.delay;
+      << ' ' << s.hold_ms << ' ' << s.delay << ' ' << s.own_until;
   return out.str();
 }
 
 child_spec decode(const std::string& text) {
   child_spec s;
   std::istringstream in(text);
-  in >> s.store >> s.name >> s.own_rate >> s.streams >> s.seconds >> s.hold_ms >> s.delay;
+  in >> s.store >> s.name >> s.own_rate >> s.streams >> s.seconds >> s.hold_ms >> s.delay >>
+      s.own_until;
   return s;
 }
 
@@ -74,6 +75,16 @@ int run_child(const child_spec& spec) {
                            : spec.own_rate / static_cast<std::uint64_t>(spec.streams)));
   for (auto& w : writers)
     w->start();
+  net::steady_timer unlimit(ctx); // the demand change: its own limit goes
+  if (spec.own_until > 0) {
+    unlimit.expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(spec.own_until)));
+    unlimit.async_wait([&](boost::system::error_code ec) {
+      if (!ec)
+        for (auto& w : writers)
+          w->set_own_rate(sluice::unlimited);
+    });
+  }
   net::steady_timer report(ctx);
   const auto end = steady_clock::now() + std::chrono::duration<double>(spec.seconds);
   std::function<void()> tick = [&] {
