@@ -12,6 +12,8 @@
 #include <boost/system/error_code.hpp>
 
 #include <array>
+#include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -20,6 +22,22 @@
 #include <utility>
 
 namespace sluice {
+
+/// How a next layer with an expiry of its own times out, for rate_limited_stream's expiry.
+/// A specialisation has `static boost::system::error_code time_out(Stream&)`, which ends the
+/// stream as its own expiry would and returns the error its operations then report.
+/// <sluice/beast.hpp> has the one for beast::basic_stream (beast::tcp_stream).
+template <class Stream>
+struct expiry_traits;
+
+namespace detail {
+template <class Stream>
+concept has_expiry = requires(Stream& s, std::chrono::steady_clock::time_point t) {
+  s.expires_at(t);
+  s.expires_never();
+  { expiry_traits<Stream>::time_out(s) } -> std::same_as<boost::system::error_code>;
+};
+} // namespace detail
 
 /// Shapes the reads and writes of any Asio stream (`tcp::socket`, `ssl::stream`, a
 /// `sluice::pipe`, another adapter) with token buckets: its own, and a group's it joins.
@@ -40,6 +58,14 @@ namespace sluice {
 /// Time: the own buckets read a rate_clock, std::chrono::steady_clock unless set_clock()
 /// gives another (a manual_rate_clock in tests). A wait for tokens still pending when the
 /// stream's execution context shuts down is destroyed without being invoked.
+///
+/// Expiry, where the next layer has one (a beast::tcp_stream, with <sluice/beast.hpp>):
+/// expires_after / expires_at / expires_never set the next layer's, and bound the waits for
+/// tokens of the operations started from then on by the same time, so that one expiry
+/// covers a whole operation, wait and I/O. A wait still pending at the expiry ends the
+/// operation as the next layer's expiry would: a tcp_stream is closed, and the operation
+/// completes with beast::error::timeout. Set it here: set on the next layer directly, it
+/// times the I/O only.
 ///
 /// Cancellation: a wait for tokens honours terminal, partial and total per-operation
 /// cancellation and cancel(); it completes with operation_aborted and moves nothing. Once
@@ -134,6 +160,14 @@ public:
   /// The caps; INT64_MAX when there is none.
   std::int64_t max_single_read() const;
   std::int64_t max_single_write() const;
+
+  /// The expiry of the operations started from now on (see the class comment). Throws
+  /// boost::system::system_error on a moved-from stream.
+  void expires_after(std::chrono::steady_clock::duration d) requires
+      detail::has_expiry<std::remove_reference_t<Stream>>;
+  void expires_at(std::chrono::steady_clock::time_point t) requires
+      detail::has_expiry<std::remove_reference_t<Stream>>;
+  void expires_never() requires detail::has_expiry<std::remove_reference_t<Stream>>;
 
   /// Completes waits for tokens with operation_aborted, and cancels the next layer's
   /// operations where it has cancel().

@@ -217,12 +217,13 @@ void group_state::release(direction d, std::int64_t granted, std::int64_t moved)
     buckets_[i].give_back(granted - moved);
 }
 
-void group_state::cancel_wait(direction d, group_member& m, std::uint64_t serial) {
+void group_state::cancel_wait(direction d, group_member& m, std::uint64_t serial,
+                              const boost::system::error_code& ec) {
   ready_list done;
   std::lock_guard lock(mutex_);
   group_wait& w = m.waits[index(d)];
   if (w.queued && w.op->serial == serial)
-    unqueue(d, w, net::error::operation_aborted, done);
+    unqueue(d, w, ec, done);
 }
 
 void group_state::cancel_waits(group_member& m) {

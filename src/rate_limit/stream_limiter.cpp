@@ -15,8 +15,8 @@ stream_limiter::~stream_limiter() {
   leave(); // the group must not keep a pointer to member_
 }
 
-stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
-                                               wait_factory* factory) {
+stream_limiter::admission stream_limiter::take(direction d, std::size_t want, wait_factory* factory,
+                                               time_point expiry) {
   ready_list done;
   std::lock_guard lock(mutex_);
   const std::size_t i = index(d);
@@ -43,6 +43,8 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
       parked_op* op = factory->make(++serial_, t);
       op->serial = serial_;
       park_own(d, wanted, bucket.time_until(wanted, now), op);
+      if (expiry != never)
+        arm_expiry(d, expiry, serial_);
       return {verdict::parked, {}};
     }
     added_[i] = false;
@@ -70,8 +72,13 @@ stream_limiter::admission stream_limiter::take(direction d, std::size_t want,
       park.emplace(*this, *factory, t);
     std::int64_t granted =
         group_->take(d, member_, bytes, ++serial_, park ? &*park : nullptr, reading);
-    if (granted == 0)
-      return {factory ? verdict::parked : verdict::wait, {}};
+    if (granted == 0) {
+      if (!factory)
+        return {verdict::wait, {}};
+      if (expiry != never)
+        arm_expiry(d, expiry, serial_); // the group may have served it already: then a no-op
+      return {verdict::parked, {}};
+    }
     bytes = granted;
   }
   if (t.own == ticket::own_charge::due) { // taken now, as the group's grant is
@@ -116,6 +123,37 @@ void stream_limiter::park_own(direction d, std::int64_t tokens, std::chrono::nan
         if (self->own_waits_[index(d)].generation == generation)
           self->wake_own(d, error::try_again, done); // it looks at the bucket again
       });
+}
+
+// Under the lock: the operation numbered `serial`, waiting in direction `d`, times out at
+// `expiry`. One timer per direction: an operation's next wait re-arms it.
+void stream_limiter::arm_expiry(direction d, time_point expiry, std::uint64_t serial) {
+  auto& timer = expiry_timers_[index(d)];
+  if (!timer)
+    timer.emplace(executor_);
+  timer->expires_at(expiry);
+  timer->async_wait([weak = weak_from_this(), d, serial](const boost::system::error_code& ec) {
+    if (ec) // disarmed or re-armed
+      return;
+    if (auto self = weak.lock())
+      self->expire(d, serial);
+  });
+}
+
+// Completes the wait numbered `serial`, if it still waits.
+void stream_limiter::expire(direction d, std::uint64_t serial) {
+  ready_list done;
+  std::lock_guard lock(mutex_);
+  if (own_wait& w = own_waits_[index(d)]; w.op && w.op->serial == serial)
+    wake_own(d, error::timed_out, done);
+  else if (group_)
+    group_->cancel_wait(d, member_, serial, error::timed_out);
+}
+
+void stream_limiter::disarm_expiry(direction d) {
+  std::lock_guard lock(mutex_);
+  if (auto& timer = expiry_timers_[index(d)])
+    timer->cancel();
 }
 
 // Under the lock: completes the own-bucket wait of `d`, if any, with `ec`.
@@ -259,6 +297,8 @@ void stream_limiter::close() {
   }
   for (own_wait& w : own_waits_)
     w.timer.reset(); // nothing of the stream's executor is used from here on
+  for (auto& timer : expiry_timers_)
+    timer.reset();
 }
 
 std::chrono::nanoseconds stream_limiter::serve_if_due(direction d) {

@@ -71,6 +71,9 @@ struct rate_limited_stream<Stream>::impl final : detail::next_layer_holder<Strea
   explicit impl(std::in_place_t, Args&&... args)
       : detail::next_layer_holder<Stream>(std::in_place, std::forward<Args>(args)...),
         stream_limiter(this->next.get_executor()) {}
+
+  // Set by expires_*, read when an operation starts: both by the stream's one thread.
+  time_point expiry = never;
 };
 
 /// A read_some or write_some that waits for tokens: take, wait, take again..., then the I/O
@@ -85,7 +88,8 @@ struct rate_limited_stream<Stream>::transfer_op {
   Buffers buffers;
   detail::ticket grant = {};
   step at = step::start;
-  std::uint64_t cancels = state->cancels(D); // cancel() calls before this operation
+  std::uint64_t cancels = state->cancels(D);                 // cancel() calls before this operation
+  detail::stream_limiter::time_point expiry = state->expiry; // as of the operation's start
 
   template <class Self>
   void operator()(Self& self, boost::system::error_code ec = {}, std::size_t n = 0) {
@@ -96,6 +100,8 @@ struct rate_limited_stream<Stream>::transfer_op {
       self.reset_cancellation_state(boost::asio::enable_total_cancellation());
       return take(self);
     case step::waiting:
+      if (expiry != detail::stream_limiter::never)
+        state->disarm_expiry(D); // a wait again re-arms it
       if (!ec)
         grant.bytes = n;
       // A cancellation can come while the wake-up is already on its way: the wait it was
@@ -107,6 +113,9 @@ struct rate_limited_stream<Stream>::transfer_op {
       }
       if (ec == error::try_again)
         return take(self);
+      if constexpr (detail::has_expiry<next_layer_type>)
+        if (ec == error::timed_out) // the limiter's word for "the expiry came first"
+          return self.complete(expiry_traits<next_layer_type>::time_out(state->next), 0);
       if (ec)
         return self.complete(ec, 0);
       return start_io(self);
@@ -122,7 +131,7 @@ struct rate_limited_stream<Stream>::transfer_op {
     // into the parked operation, so everything is set first and nothing touched after.
     at = step::waiting;
     factory<Self> park(self, *this);
-    auto a = state->take(D, boost::asio::buffer_size(buffers), &park);
+    auto a = state->take(D, boost::asio::buffer_size(buffers), &park, expiry);
     if (a.what == detail::stream_limiter::verdict::go) {
       grant = std::move(a.grant);
       start_io(self);
@@ -424,6 +433,31 @@ std::int64_t rate_limited_stream<Stream>::max_single_read() const {
 template <class Stream>
 std::int64_t rate_limited_stream<Stream>::max_single_write() const {
   return impl_ ? impl_->single_cap(detail::direction::write) : detail::token_bucket::no_limit;
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::expires_after(std::chrono::steady_clock::duration d) requires
+    detail::has_expiry<std::remove_reference_t<Stream>> {
+  const auto now = std::chrono::steady_clock::now();
+  expires_at(d < std::chrono::steady_clock::time_point::max() - now
+                 ? now + d
+                 : detail::stream_limiter::never);
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::expires_at(std::chrono::steady_clock::time_point t) requires
+    detail::has_expiry<std::remove_reference_t<Stream>> {
+  limiter("expires_at");
+  impl_->next.expires_at(t); // the same time point: the I/O and the waits expire together
+  impl_->expiry = t;
+}
+
+template <class Stream>
+void rate_limited_stream<Stream>::expires_never() requires
+    detail::has_expiry<std::remove_reference_t<Stream>> {
+  limiter("expires_never");
+  impl_->next.expires_never();
+  impl_->expiry = detail::stream_limiter::never;
 }
 
 template <class Stream>

@@ -63,7 +63,6 @@ BOOST_AUTO_TEST_CASE(per_client_groups_inside_a_total) {
   for (connection& c : connections)
     net::async_write(*c.stream, net::buffer(out), store(c.w));
   auto moved = [&](std::size_t k) { return connections[k].peer->available(); };
-  auto in_all = [&] { return moved(0) + moved(1) + moved(2); };
 
   // Each client address's limit binds: every 10 ms tick a's two clients move a quarter of
   // a's tick's worth (256 bytes) each, exactly, and b's client about b's (512); together

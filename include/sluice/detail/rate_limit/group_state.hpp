@@ -9,6 +9,7 @@
 #include <sluice/rate_limit.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
@@ -87,8 +88,9 @@ public:
                     op_factory<parked_op>* factory, clock_reading& now);
   /// Gives back what a grant did not move, and counts what it did.
   void release(direction d, std::int64_t granted, std::int64_t moved);
-  /// Completes m's wait in direction `d`, if numbered `serial`, with operation_aborted.
-  void cancel_wait(direction d, group_member& m, std::uint64_t serial);
+  /// Completes m's wait in direction `d`, if numbered `serial`, with `ec`.
+  void cancel_wait(direction d, group_member& m, std::uint64_t serial,
+                   const boost::system::error_code& ec = net::error::operation_aborted);
   /// Completes m's waits (both directions) with operation_aborted.
   void cancel_waits(group_member& m);
   /// Takes out m's waits of context `ctx`, for the caller to destroy.

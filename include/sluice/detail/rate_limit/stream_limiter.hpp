@@ -76,8 +76,16 @@ public:
     ticket grant;
   };
 
+  using time_point = std::chrono::steady_clock::time_point;
+  static constexpr time_point never = time_point::max();
+
   /// Admits an operation that wants `want` (> 0) bytes. Reads each clock at most once.
-  admission take(direction d, std::size_t want, wait_factory* factory);
+  /// An operation parked with an `expiry` completes with net::error::timed_out if it still
+  /// waits then (real time: an expiry is the next layer's, as a beast::tcp_stream's).
+  admission take(direction d, std::size_t want, wait_factory* factory, time_point expiry = never);
+  /// The operation that waited in direction `d` has its answer: its expiry timer stops (so
+  /// that an idle context's run() returns).
+  void disarm_expiry(direction d);
   /// Settles the own bucket and the group's grant for what moved. Where all that was
   /// granted moved, that is no clock reading and no lock.
   void settle(direction d, const ticket& t, std::size_t moved);
@@ -124,6 +132,8 @@ private:
   };
 
   void park_own(direction d, std::int64_t tokens, std::chrono::nanoseconds wait, parked_op* op);
+  void arm_expiry(direction d, time_point expiry, std::uint64_t serial);
+  void expire(direction d, std::uint64_t serial);
   void wake_own(direction d, const boost::system::error_code& ec, ready_list& done);
   void watch(parked_op* op);
 
@@ -136,6 +146,7 @@ private:
   std::shared_ptr<group_state> group_;
   group_member member_;
   std::array<own_wait, 2> own_waits_;
+  std::array<std::optional<net::steady_timer>, 2> expiry_timers_; // made on first use
   std::array<bool, 2> added_{}; // tokens were added by hand since the last admission
   std::array<std::uint64_t, 2> cancels_{};
   std::uint64_t serial_ = 0;
