@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include <poll.h>
 #include <signal.h>
@@ -41,20 +42,23 @@ double now_ms() {
 std::string encode(const child_spec& s) {
   std::ostringstream out;
   out << s.store << ' ' << s.name << ' ' << s.own_rate << ' ' << s.streams << ' ' << s.seconds
-      << ' ' << s.hold_ms;
+      << ' ' << s.hold_ms << ' ' << s.delay << ' ' << s.own_until;
   return out.str();
 }
 
 child_spec decode(const std::string& text) {
   child_spec s;
   std::istringstream in(text);
-  in >> s.store >> s.name >> s.own_rate >> s.streams >> s.seconds >> s.hold_ms;
+  in >> s.store >> s.name >> s.own_rate >> s.streams >> s.seconds >> s.hold_ms >> s.delay >>
+      s.own_until;
   return s;
 }
 
 /// The child: writes flat out (or at its own rate) through a shared_group for the time it
 /// is given, printing "<steady ms> <bytes written> <granted rate>" every 100 ms.
 int run_child(const child_spec& spec) {
+  // A process that joins the fleet later: the scenario's timing, not a wait for a condition.
+  std::this_thread::sleep_for(std::chrono::duration<double>(spec.delay));
   net::io_context ctx;
   sluice::redis::shared_group_options o;
   o.store = spec.store;
@@ -71,6 +75,16 @@ int run_child(const child_spec& spec) {
                            : spec.own_rate / static_cast<std::uint64_t>(spec.streams)));
   for (auto& w : writers)
     w->start();
+  net::steady_timer unlimit(ctx); // the demand change: its own limit goes
+  if (spec.own_until > 0) {
+    unlimit.expires_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(spec.own_until)));
+    unlimit.async_wait([&](boost::system::error_code ec) {
+      if (!ec)
+        for (auto& w : writers)
+          w->set_own_rate(sluice::unlimited);
+    });
+  }
   net::steady_timer report(ctx);
   const auto end = steady_clock::now() + std::chrono::duration<double>(spec.seconds);
   std::function<void()> tick = [&] {

@@ -21,7 +21,9 @@ struct child_spec {
   std::uint64_t own_rate = 0; ///< bytes per second for all its streams; 0: flat out
   int streams = 1;
   double seconds = 5;
-  int hold_ms = 5000; ///< shared_group_options::hold
+  int hold_ms = 5000;   ///< shared_group_options::hold
+  double delay = 0;     ///< seconds before it joins (it reports from then on)
+  double own_until = 0; ///< seconds after which own_rate no longer applies; 0: never
 };
 
 /// One child's reports: its cumulative bytes and granted rate at steady-clock times (ms).

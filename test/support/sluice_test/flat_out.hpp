@@ -34,6 +34,13 @@ public:
     write();
     drain();
   }
+  /// A limit of its own from now on (bytes per second), or none (`unlimited`).
+  void set_own_rate(std::uint64_t rate) {
+    if (rate == sluice::unlimited)
+      out_.clear_rate_limit();
+    else
+      out_.set_rate_limit(sluice::token_bucket_config::per_second(sluice::unlimited, rate));
+  }
   /// Bytes written so far.
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
 
@@ -42,8 +49,7 @@ private:
                   std::uint64_t own_rate)
       : out_(std::move(ends.first)), sink_(std::move(ends.second)) {
     out_.join(group);
-    if (own_rate != sluice::unlimited)
-      out_.set_rate_limit(sluice::token_bucket_config::per_second(sluice::unlimited, own_rate));
+    set_own_rate(own_rate);
   }
   void write() {
     out_.async_write_some(boost::asio::buffer(data_),
