@@ -33,13 +33,17 @@ counters counters_of(connection& c, side to_side, relay_settings& s) {
   return {c.up, c.route.up, s.all->up, c.route.wait_up, s.all->wait_up};
 }
 
+shaped_stream& stream_of(connection& c, side s) {
+  return s == side::client ? c.client : c.upstream;
+}
+
 // Writes all of data to `to`, counting each piece as it goes (so that the stats see a
 // steady rate and not one 64 KiB step every 64 KiB's worth of time), and the time of the
 // writes that found no tokens. Stops early when `*stop` is set.
 awaitable<boost::system::error_code> write_counted(connection& c, side to_side, const char* data,
                                                    std::size_t n, relay_settings& s,
                                                    const bool* stop = nullptr) {
-  shaped_stream& to = to_side == side::client ? c.client : c.upstream;
+  shaped_stream& to = stream_of(c, to_side);
   counters count = counters_of(c, to_side, s);
   for (std::size_t done = 0; done < n;) {
     bool waits = s.shaping && (to.max_to_write() == 0 || to.next_layer().max_to_write() == 0);
@@ -63,10 +67,6 @@ awaitable<boost::system::error_code> write_counted(connection& c, side to_side, 
 
 side other(side s) {
   return s == side::client ? side::upstream : side::client;
-}
-
-shaped_stream& stream_of(connection& c, side s) {
-  return s == side::client ? c.client : c.upstream;
 }
 
 // Copies `from` to the other side until `from` ends. At its eof only the other side's

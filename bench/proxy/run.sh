@@ -46,24 +46,7 @@ if ((${#missing[@]})); then
 fi
 
 # --- Processes -----------------------------------------------------------------------------
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# poll SECONDS COMMAND...: runs COMMAND every 20 ms until it succeeds; fails after SECONDS.
-poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.02
-  done
-}
+source "$(dirname "$0")/../../test/tool/processes.sh"
 
 # A port of 127.0.0.1 that nothing listens on (HAProxy and socat take no port 0 they
 # would tell us about).

@@ -7,22 +7,7 @@
 set -euo pipefail
 proxy=$1 peer=$2 check=$3
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.out "$work"/*.err; do
-    [[ -s $f ]] && { echo "--- $f" >&2; cat "$f" >&2; }
-  done
-  exit 1
-}
+source "$(dirname "$0")/processes.sh"
 
 # Waits (10 s, or $3 s, at most) until file $1 has a line matching the regex $2.
 wait_for_line() {
