@@ -11,6 +11,8 @@
 
 #include <cstdio>
 #include <limits>
+#include <utility>
+#include <vector>
 
 namespace sluice::proxy {
 
@@ -127,6 +129,40 @@ std::string_view host_of(std::string_view value, bool is_origin) {
   return value.substr(0, value.find(':'));
 }
 
+// --total-store: each shared direction's share, members and store.
+void fleet_metrics(std::string& out, const proxy& p) {
+  std::vector<std::pair<std::string, fleet_status>> dirs;
+  for (const fleet_total* f : {p.fleet_down(), p.fleet_up()})
+    if (f)
+      dirs.emplace_back("direction=\"" + f->direction() + "\"", f->status());
+  family share(out, "sluice_proxy_fleet_share_bytes_per_second", "gauge",
+               "This proxy's share of the fleet's --total now, by direction; +Inf for none");
+  for (const auto& [l, s] : dirs)
+    share.sample(l, limit_value(s.share));
+  family members(out, "sluice_proxy_fleet_members", "gauge",
+                 "Proxies sharing the fleet's --total, as the store last said, by direction");
+  for (const auto& [l, s] : dirs)
+    members.sample(l, number(s.members));
+  family connected(out, "sluice_proxy_fleet_store_connected", "gauge",
+                   "1 while the last renewal reached the store, else 0, by direction");
+  for (const auto& [l, s] : dirs)
+    connected.sample(l, s.connected ? "1" : "0");
+  family mode(out, "sluice_proxy_fleet_mode", "gauge",
+              "1 for the mode the share is in (starting, leased, learning, holding, fallback), "
+              "by direction");
+  for (const auto& [l, s] : dirs)
+    for (const char* m : {"starting", "leased", "learning", "holding", "fallback"})
+      mode.sample(with(l, "mode=\"" + std::string(m) + "\""), s.mode == m ? "1" : "0");
+  family renewals(out, "sluice_proxy_fleet_renewals_total", "counter",
+                  "Renewals of the share that the store answered, by direction");
+  for (const auto& [l, s] : dirs)
+    renewals.sample(l, number(s.renewals));
+  family failures(out, "sluice_proxy_fleet_failures_total", "counter",
+                  "Renewals of the share that failed or timed out, by direction");
+  for (const auto& [l, s] : dirs)
+    failures.sample(l, number(s.failures));
+}
+
 } // namespace
 
 std::string metrics_text(const proxy& p) {
@@ -174,6 +210,8 @@ std::string metrics_text(const proxy& p) {
   max_open.sample("", number(p.max_open()));
   family uptime(out, "sluice_proxy_uptime_seconds", "gauge", "Seconds since the proxy started");
   uptime.sample("", number(seconds(clock_type::now() - p.started())));
+  if (p.fleet())
+    fleet_metrics(out, p);
   return out;
 }
 
@@ -191,6 +229,8 @@ std::string stats_json(const proxy& p) {
   }
   o["routes"] = std::move(routes);
   o["limits"] = boost::json::parse(limits_json(p.limits()));
+  if (p.fleet())
+    o["fleet"] = boost::json::parse(fleet_json(*p.fleet(), p.fleet_down(), p.fleet_up()));
   return boost::json::serialize(o) + "\n";
 }
 
@@ -232,7 +272,9 @@ admin_reply handle_admin(proxy& p, logger& log, bool allow_remote, std::string_v
       return only("GET, PUT");
     limit_set next;
     try {
-      next = update_limits(p.limits(), body);
+      next = update_limits(p.limits(), body, p.fleet().has_value());
+    } catch (const limits_conflict& e) {
+      return error_reply(409, e.what());
     } catch (const limits_error& e) {
       return error_reply(400, e.what());
     }

@@ -49,7 +49,7 @@ std::optional<std::uint64_t> size_value(const boost::json::value& v, std::string
 
 } // namespace
 
-limit_set update_limits(const limit_set& current, std::string_view body) {
+limit_set update_limits(const limit_set& current, std::string_view body, bool total_shared) {
   if (body.size() > max_limits_body)
     throw limits_error("the body is larger than " + std::to_string(max_limits_body) + " bytes");
   boost::system::error_code ec;
@@ -109,6 +109,15 @@ limit_set update_limits(const limit_set& current, std::string_view body) {
   } catch (const option_error& e) {
     std::string what = e.what();
     throw limits_error(key_of(e.option()) + what.substr(e.option().size()));
+  }
+  if (total_shared && next.total != current.total) {
+    const char* key = next.total.down != current.total.down ? "total_down" : "total_up";
+    if (find("--total"))
+      key = "total";
+    throw limits_conflict(std::string(key) +
+                          ": the total is shared with a fleet of proxies (--total-store) and is "
+                          "not changed here: restart the proxies with a new --total (the one "
+                          "started last sets the fleet's)");
   }
   return next;
 }

@@ -17,6 +17,13 @@ public:
   using std::invalid_argument::invalid_argument;
 };
 
+/// A PUT /limits body that changes a total shared by a fleet (--total-store): valid, but not
+/// this proxy's to change.
+class limits_conflict : public limits_error {
+public:
+  using limits_error::limits_error;
+};
+
 /// The largest PUT /limits body taken: a body of every key with long values is far less.
 inline constexpr std::size_t max_limits_body = 16 * 1024;
 
@@ -27,8 +34,11 @@ inline constexpr std::size_t max_limits_body = 16 * 1024;
 /// for both directions sets both; a direction's own key in the same body wins. Keys not
 /// given keep their value. Throws limits_error (nothing is changed) for a body that is not
 /// such an object, an unknown key, a bad value, or limits that do not make buckets
-/// (check_limits); the message starts with the key at fault.
-limit_set update_limits(const limit_set& current, std::string_view body);
+/// (check_limits); the message starts with the key at fault. With `total_shared` (--total-store),
+/// a body that changes total_down or total_up throws limits_conflict: the fleet's budget is
+/// that of the proxy started last (doc/proxy.md), and one proxy changing it would leave the
+/// others showing a total no longer in force. A body that sets the total it has is taken.
+limit_set update_limits(const limit_set& current, std::string_view body, bool total_shared = false);
 
 /// The limits as a JSON object: every key of update_limits but the ones for both
 /// directions, null where there is no limit, and "tick_ns".

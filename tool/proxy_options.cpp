@@ -2,6 +2,10 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#ifdef SLUICE_PROXY_HAVE_REDIS
+#include <sluice/redis/address.hpp>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -114,7 +118,60 @@ std::uint64_t parse_count(std::string_view text) {
   return n;
 }
 
+// --total-store: the form of a store address (no I/O: a name is resolved at start).
+std::string parse_store(std::string_view text) {
+#ifdef SLUICE_PROXY_HAVE_REDIS
+  sluice::redis::address a;
+  try {
+    a = sluice::redis::address::parse(text);
+  } catch (const std::invalid_argument& e) {
+    std::string why = e.what(); // "sluice::redis: bad store address "X": WHY (expected ...)"
+    if (auto colon = why.find("\": "); colon != std::string::npos)
+      why.erase(0, colon + 3);
+    throw std::invalid_argument(quoted(text) + ": " + why);
+  }
+  if (a.type == sluice::redis::address::kind::unix_socket && a.path.size() > max_unix_path)
+    throw std::invalid_argument(quoted(text) + ": the path is longer than " +
+                                std::to_string(max_unix_path) + " bytes");
+#endif
+  return std::string(text);
+}
+
+// --total-group: the name is part of the store's keys ({sluice:NAME:down}:...), whose braces
+// are Redis Cluster's hash tag.
+std::string parse_group(std::string_view text) {
+  if (text.size() > 128)
+    throw std::invalid_argument(quoted(text.substr(0, 20)) + "...: longer than 128 bytes");
+  for (char c : text)
+    if (c == '{' || c == '}' || static_cast<unsigned char>(c) <= ' ' || c == '\x7f')
+      throw std::invalid_argument(quoted(text) +
+                                  ": must have no '{', '}', spaces or control characters");
+  return std::string(text);
+}
+
+constexpr std::array<std::pair<std::string_view, store_failure>, 4> store_failures{{
+    {"hold_then_safe", store_failure::hold_then_safe},
+    {"hold", store_failure::hold},
+    {"closed", store_failure::closed},
+    {"open", store_failure::open},
+}};
+
 } // namespace
+
+const char* store_failure_name(store_failure f) {
+  for (auto [name, value] : store_failures)
+    if (value == f)
+      return name.data();
+  return "?";
+}
+
+bool have_store_support() {
+#ifdef SLUICE_PROXY_HAVE_REDIS
+  return true;
+#else
+  return false;
+#endif
+}
 
 std::uint64_t parse_size(std::string_view text) {
   auto [number, unit] = split_unit(text);
@@ -360,7 +417,11 @@ proxy_options parse_options(const std::vector<std::string>& args) {
                                                  "--version",
                                                  "--admin",
                                                  "--admin-allow-remote",
-                                                 "--per-ip-max-connections"};
+                                                 "--per-ip-max-connections",
+                                                 "--total-store",
+                                                 "--total-group",
+                                                 "--total-lease",
+                                                 "--total-on-failure"};
     if (std::find(std::begin(known), std::end(known), name) == std::end(known))
       throw option_error(std::string(name),
                          arg.starts_with("-") ? "unknown option" : "unexpected argument");
@@ -384,9 +445,37 @@ proxy_options parse_options(const std::vector<std::string>& args) {
     }
     if (value.empty())
       throw option_error(std::string(name), "needs a value");
+    const bool fleet_flag = name == "--total-store" || name == "--total-group" ||
+                            name == "--total-lease" || name == "--total-on-failure";
+    if (fleet_flag && !have_store_support())
+      throw option_error(std::string(name),
+                         "sluice-proxy was built without Redis support (it needs hiredis: "
+                         "CMake option SLUICE_BUILD_REDIS)");
 
     try {
-      if (name == "--listen") {
+      if (fleet_flag) {
+        if (!opts.fleet)
+          opts.fleet.emplace();
+        if (name == "--total-store") {
+          opts.fleet->store = parse_store(value);
+        } else if (name == "--total-group") {
+          opts.fleet->group = parse_group(value);
+        } else if (name == "--total-lease") {
+          auto lease = std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(value));
+          if (lease < min_lease || lease > max_lease)
+            throw std::invalid_argument(quoted(value) + ": must be from " +
+                                        format_duration(min_lease) + " to " +
+                                        format_duration(max_lease));
+          opts.fleet->lease = lease;
+        } else { // --total-on-failure
+          auto it = std::find_if(store_failures.begin(), store_failures.end(),
+                                 [&](const auto& f) { return f.first == value; });
+          if (it == store_failures.end())
+            throw std::invalid_argument(quoted(value) +
+                                        ": must be hold_then_safe, hold, closed or open");
+          opts.fleet->on_failure = it->second;
+        }
+      } else if (name == "--listen") {
         listen = parse_endpoint(value);
       } else if (name == "--upstream") {
         upstream = parse_endpoint(value);
@@ -489,6 +578,17 @@ proxy_options parse_options(const std::vector<std::string>& args) {
     throw option_error("--jitter", quoted(format_duration(opts.jitter)) +
                                        ": must be at most --delay (" + format_duration(opts.delay) +
                                        ")");
+  if (opts.fleet) {
+    for (const char* flag : {"--total-group", "--total-lease", "--total-on-failure"})
+      if (given(flag) && !given("--total-store"))
+        throw option_error(flag, "needs --total-store (the Redis that the fleet's proxies share)");
+    if (!given("--total-group"))
+      throw option_error("--total-store", "needs --total-group NAME (the proxies that name the "
+                                          "same store and group share one --total)");
+    if (!limits.total.any())
+      throw option_error("--total-store",
+                         "needs --total, --total-down or --total-up (the budget the fleet shares)");
+  }
   if (limits.burst && !limits.any_rate())
     throw option_error("--burst", "needs a limit to shape (--rate, --per-ip or --total)");
   if (given("--admin-allow-remote") && !opts.admin)
@@ -528,6 +628,13 @@ std::string usage() {
          "  --total SIZE           limit of all connections together, shared fairly\n"
          "  --total-down SIZE      the same for downloads only\n"
          "  --total-up SIZE        the same for uploads only\n"
+         "  --total-store ADDRESS  share --total with every proxy that names this Redis\n"
+         "                         (unix:PATH or redis://HOST:PORT) and --total-group\n"
+         "  --total-group NAME     the fleet's name in the store\n"
+         "  --total-lease DURATION how long a share is leased, 10ms to 5s (default 200ms)\n"
+         "  --total-on-failure POLICY\n"
+         "                         while the store is unreachable, after 5 s on the last\n"
+         "                         share: hold_then_safe (default), hold, closed or open\n"
          "  --burst SIZE           bytes a bucket may hold, the longest burst (default: 50ms\n"
          "                         or two ticks of its rate, whichever is more)\n"
          "  --tick DURATION        token-bucket tick, 1ms to 86400s (default 10ms): tokens\n"

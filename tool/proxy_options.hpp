@@ -65,6 +65,28 @@ struct route_spec {
 
 enum class log_format { text, json };
 
+/// What a proxy does with its share of a fleet's total while the store cannot be reached
+/// (--total-on-failure): sluice::redis::failure_policy, by the same names.
+enum class store_failure { hold_then_safe, hold, closed, open };
+
+/// --total-store and --total-group: the --total of every proxy that names the same store and
+/// group is one budget, leased from Redis by a sluice::redis::shared_group per direction
+/// (doc/fleet.md).
+struct fleet_spec {
+  std::string store;                                        ///< unix:PATH or redis://HOST:PORT
+  std::string group;                                        ///< the fleet's name
+  std::chrono::milliseconds lease{200};                     ///< --total-lease
+  store_failure on_failure = store_failure::hold_then_safe; ///< --total-on-failure
+  bool operator==(const fleet_spec&) const = default;
+};
+
+/// "hold_then_safe", "hold", "closed", "open".
+const char* store_failure_name(store_failure f);
+
+/// True when this build has sluice::redis; without it, --total-store and the flags that go
+/// with it are refused.
+bool have_store_support();
+
 /// The limits of the running proxy: the command line sets them, PUT /limits of the admin
 /// endpoint changes them (proxy_limits.hpp), and the proxy applies them to every open
 /// connection at once.
@@ -83,6 +105,7 @@ struct proxy_options {
   /// --route, one per route; or the one that --listen and --upstream give.
   std::vector<route_spec> routes;
   limit_set limits;
+  std::optional<fleet_spec> fleet;               ///< --total-store, --total-group...
   std::optional<std::uint64_t> max_connections;  ///< open at once; more wait
   std::optional<std::chrono::nanoseconds> stats; ///< interval of the stats line
   /// Round-trip latency added: half of it to every chunk each way, give or take half the
@@ -132,7 +155,9 @@ bool is_loopback_host(std::string_view host);
 /// value, a bad unit or number, a zero rate, a tick out of range, a burst smaller than a
 /// tick's worth, a malformed HOST:PORT, a missing --listen or --upstream, --route mixed with
 /// them, two routes on one listen address, an --admin address that is not loopback without
-/// --admin-allow-remote.
+/// --admin-allow-remote, --total-store without --total-group (or the other way round) or
+/// without a --total, a malformed store address, and any --total-store flag in a build
+/// without Redis support.
 proxy_options parse_options(const std::vector<std::string>& args);
 
 /// Checks that every rate of `limits` makes a bucket with its tick and burst. Throws
@@ -153,6 +178,11 @@ inline constexpr std::chrono::nanoseconds max_tick = std::chrono::hours(24);
 inline constexpr std::chrono::nanoseconds max_delay = std::chrono::seconds(60);
 /// The shortest --stats interval: a line per connection per interval is already a lot.
 inline constexpr std::chrono::nanoseconds min_stats = std::chrono::milliseconds(100);
+
+/// The range of --total-lease: the library's least lease, and a lease long enough for a
+/// store far away (a member is dropped after five leases of silence).
+inline constexpr std::chrono::milliseconds min_lease{10};
+inline constexpr std::chrono::milliseconds max_lease{5000};
 
 /// How long a default burst lets a bucket go unserved before it is full and tokens are
 /// lost. The wake-ups of a busy thread on a loaded machine come late by milliseconds; a

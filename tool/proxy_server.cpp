@@ -49,7 +49,7 @@ proxy::proxy(net::io_context& ctx, const proxy_options& opts, logger& log,
              std::vector<std::vector<stream_endpoint>> listen,
              std::vector<std::vector<stream_endpoint>> upstream)
     : ctx_(ctx), opts_(opts), log_(log), stats_timer_(ctx), trim_timer_(ctx), slot_free_(ctx),
-      clients_(ctx.get_executor()) {
+      fleet_timer_(ctx), clients_(ctx.get_executor()) {
   relay_.delay = opts.delay;
   relay_.jitter = opts.jitter;
   relay_.all = &all_;
@@ -70,39 +70,48 @@ void proxy::start(std::uint64_t max_open, const std::string& at_most) {
     std::string listen = r.listen->local_text();
     std::string upstream = resolved_text(r.spec.upstream, r.upstream);
     const limit_set& l = limits_;
-    log_.write("listening",
-               "listening on " + listen + ", upstream " + upstream + ", rate " +
-                   limit_text(l.rate) + " per connection" +
-                   (l.per_ip.any() ? ", " + limit_text(l.per_ip) + " per client address" : "") +
-                   (l.per_ip_max_connections ? ", " + std::to_string(*l.per_ip_max_connections) +
-                                                   " connections per address"
-                                             : "") +
-                   ", total " + limit_text(l.total) + ", tick " + format_duration(l.tick) +
-                   (l.burst ? ", burst " + format_bytes(static_cast<double>(*l.burst)) : "") +
-                   (opts_.delay.count() > 0 ? ", delay " + format_duration(opts_.delay) : "") +
-                   (opts_.jitter.count() > 0 ? " +- " + format_duration(opts_.jitter) : "") +
-                   ", at most " + at_most,
-               {{"listen", listen},
-                {"upstream", upstream},
-                {"route", static_cast<std::uint64_t>(i + 1)},
-                number_or_null("rate_down", l.rate.down),
-                number_or_null("rate_up", l.rate.up),
-                number_or_null("per_ip_down", l.per_ip.down),
-                number_or_null("per_ip_up", l.per_ip.up),
-                number_or_null("per_ip_max_connections", l.per_ip_max_connections),
-                number_or_null("total_down", l.total.down),
-                number_or_null("total_up", l.total.up),
-                number_or_null("burst", l.burst),
-                {"tick_ns", static_cast<std::uint64_t>(l.tick.count())},
-                {"delay_ns", static_cast<std::uint64_t>(opts_.delay.count())},
-                {"jitter_ns", static_cast<std::uint64_t>(opts_.jitter.count())},
-                {"max_connections", max_open},
-                {"version", SLUICE_PROXY_VERSION}});
+    log_.write(
+        "listening",
+        "listening on " + listen + ", upstream " + upstream + ", rate " + limit_text(l.rate) +
+            " per connection" +
+            (l.per_ip.any() ? ", " + limit_text(l.per_ip) + " per client address" : "") +
+            (l.per_ip_max_connections
+                 ? ", " + std::to_string(*l.per_ip_max_connections) + " connections per address"
+                 : "") +
+            ", total " + limit_text(l.total) + ", tick " + format_duration(l.tick) +
+            (opts_.fleet ? " shared by fleet " + opts_.fleet->group + " at " + opts_.fleet->store
+                         : "") +
+            (l.burst ? ", burst " + format_bytes(static_cast<double>(*l.burst)) : "") +
+            (opts_.delay.count() > 0 ? ", delay " + format_duration(opts_.delay) : "") +
+            (opts_.jitter.count() > 0 ? " +- " + format_duration(opts_.jitter) : "") +
+            ", at most " + at_most,
+        {{"listen", listen},
+         {"upstream", upstream},
+         {"route", static_cast<std::uint64_t>(i + 1)},
+         number_or_null("rate_down", l.rate.down),
+         number_or_null("rate_up", l.rate.up),
+         number_or_null("per_ip_down", l.per_ip.down),
+         number_or_null("per_ip_up", l.per_ip.up),
+         number_or_null("per_ip_max_connections", l.per_ip_max_connections),
+         number_or_null("total_down", l.total.down),
+         number_or_null("total_up", l.total.up),
+         opts_.fleet ? log_field("total_store", opts_.fleet->store)
+                     : log_field::raw("total_store", "null"),
+         opts_.fleet ? log_field("total_group", opts_.fleet->group)
+                     : log_field::raw("total_group", "null"),
+         number_or_null("burst", l.burst),
+         {"tick_ns", static_cast<std::uint64_t>(l.tick.count())},
+         {"delay_ns", static_cast<std::uint64_t>(opts_.delay.count())},
+         {"jitter_ns", static_cast<std::uint64_t>(opts_.jitter.count())},
+         {"max_connections", max_open},
+         {"version", SLUICE_PROXY_VERSION}});
   }
   for (auto& r : routes_)
     net::co_spawn(ctx_, accept_loop(*r), report_failure("accept loop"));
   if (opts_.stats)
     net::co_spawn(ctx_, stats_loop(*opts_.stats), report_failure("stats"));
+  if (opts_.fleet)
+    net::co_spawn(ctx_, fleet_watch(), report_failure("fleet"));
 }
 
 void proxy::stop() {
@@ -114,8 +123,13 @@ void proxy::stop() {
   stats_timer_.cancel();
   trim_timer_.cancel();
   slot_free_.cancel();
+  fleet_timer_.cancel();
   for (auto& [id, c] : connections_)
     c->fail("stopped");
+  // Their shares go back to the fleet at once; and their renewals would keep the io_context
+  // running.
+  fleet_down_.reset();
+  fleet_up_.reset();
 }
 
 void proxy::set_limits(const limit_set& next) {
@@ -123,16 +137,49 @@ void proxy::set_limits(const limit_set& next) {
   relay_.shaping = next.any_rate();
   for (auto& [id, c] : connections_)
     shape(*c);
-  auto ex = ctx_.get_executor();
-  reshape(total_down_, write_bucket(next.total.down, next), ex, [&](rate_limit_group& g) {
+  auto join_down = [&](rate_limit_group& g) {
     for (auto& [id, c] : connections_)
       c->client.next_layer().join(g);
-  });
-  reshape(total_up_, write_bucket(next.total.up, next), ex, [&](rate_limit_group& g) {
+  };
+  auto join_up = [&](rate_limit_group& g) {
     for (auto& [id, c] : connections_)
       c->upstream.next_layer().join(g);
-  });
+  };
+  if (opts_.fleet) {
+    reshape_fleet(fleet_down_, next.total.down, "down", join_down);
+    reshape_fleet(fleet_up_, next.total.up, "up", join_up);
+  } else {
+    auto ex = ctx_.get_executor();
+    reshape(total_down_, write_bucket(next.total.down, next), ex, join_down);
+    reshape(total_up_, write_bucket(next.total.up, next), ex, join_up);
+  }
   clients_.apply(next);
+}
+
+// A fleet's total is made anew for a new rate, with a newer version, so that it wins in the
+// store; the connections move to its group before the old one releases its share. (The
+// admin endpoint refuses to change a shared total; this serves the start.) The tick and
+// burst of its local group are the library's (the grants change its rate every lease).
+template <class Join>
+void proxy::reshape_fleet(std::unique_ptr<fleet_total>& total,
+                          const std::optional<std::uint64_t>& rate, const char* direction,
+                          Join&& join) {
+  if (rate && total && total->rate() == *rate)
+    return;
+  std::unique_ptr<fleet_total> old = std::move(total);
+  if (rate) {
+    total = std::make_unique<fleet_total>(ctx_.get_executor(), *opts_.fleet, direction, *rate,
+                                          fleet_version());
+    join(total->group());
+  }
+}
+
+rate_limit_group* proxy::total_down() {
+  return fleet_down_ ? &fleet_down_->group() : total_down_ ? &*total_down_ : nullptr;
+}
+
+rate_limit_group* proxy::total_up() {
+  return fleet_up_ ? &fleet_up_->group() : total_up_ ? &*total_up_ : nullptr;
 }
 
 // A connection's own buckets, and its membership of the --total groups (the --per-ip ones
@@ -146,10 +193,10 @@ void proxy::shape(connection& c) {
   };
   own(c.client, limits_.rate.down);
   own(c.upstream, limits_.rate.up);
-  if (total_down_ && c.client.next_layer().group() != &*total_down_)
-    c.client.next_layer().join(*total_down_);
-  if (total_up_ && c.upstream.next_layer().group() != &*total_up_)
-    c.upstream.next_layer().join(*total_up_);
+  if (auto* g = total_down(); g && c.client.next_layer().group() != g)
+    c.client.next_layer().join(*g);
+  if (auto* g = total_up(); g && c.upstream.next_layer().group() != g)
+    c.upstream.next_layer().join(*g);
 }
 
 std::function<void(std::exception_ptr)> proxy::report_failure(const char* what) {
@@ -389,11 +436,71 @@ awaitable<void> proxy::stats_loop(std::chrono::nanoseconds interval) {
     line += " | total down " + rate_text(down) + " up " + rate_text(up);
     if (limits_.total.any())
       line += " (limit " + limit_text(limits_.total) + ")";
+    for (const fleet_total* f : {fleet_down_.get(), fleet_up_.get()})
+      if (f)
+        line += " | fleet " + opts_.fleet->group + " " + f->direction() + ": " +
+                fleet_text(f->status());
     log_.write("stats", line,
                {{"connections", static_cast<std::uint64_t>(connections_.size())},
                 {"down", down},
                 {"up", up},
-                log_field::raw("each", each)});
+                log_field::raw("each", each),
+                log_field::raw("fleet", opts_.fleet ? fleet_json(*opts_.fleet, fleet_down_.get(),
+                                                                 fleet_up_.get())
+                                                    : "null")});
+  }
+}
+
+// Logs what happens to the fleet's store: reached, lost, back, its state lost. The shared
+// groups have no callbacks; their status is read a few times a second.
+awaitable<void> proxy::fleet_watch() {
+  struct seen {
+    std::string mode = "starting";
+    bool failed_at_start = false;
+  };
+  seen was_down, was_up;
+  while (!stopping_) {
+    fleet_timer_.expires_after(std::chrono::milliseconds(100));
+    auto [ec] = co_await fleet_timer_.async_wait(as_result);
+    if (ec || stopping_)
+      break;
+    for (auto [f, was] : {std::pair{fleet_down_.get(), &was_down}, {fleet_up_.get(), &was_up}}) {
+      if (!f)
+        continue;
+      fleet_status s = f->status();
+      std::string share =
+          s.share ? rate_text(static_cast<double>(*s.share)) : std::string("unlimited");
+      std::string message;
+      if (s.mode == "starting" && s.failures > 0 && !was->failed_at_start) {
+        was->failed_at_start = true;
+        message =
+            "store unreachable at start (" + s.last_error + "): " + share + " until it answers";
+      } else if (s.mode != was->mode) {
+        if (s.mode == "leased")
+          message = (was->mode == "starting" && !was->failed_at_start ? "leased" : "store back") +
+                    std::string(": share ") + share + ", " + std::to_string(s.members) + " member" +
+                    (s.members == 1 ? "" : "s");
+        else if (s.mode == "learning")
+          message = "the store lost its state (restarted or flushed): share " + share +
+                    " at most, for a TTL";
+        else if (s.mode == "holding")
+          message = "store unreachable (" + s.last_error + "): holding the last share, " + share;
+        else if (s.mode == "fallback")
+          message = "store unreachable for too long (" + s.last_error +
+                    "): " + store_failure_name(opts_.fleet->on_failure) + ", share " + share;
+      }
+      was->mode = s.mode;
+      if (message.empty())
+        continue;
+      log_.write("fleet", "fleet " + opts_.fleet->group + " " + f->direction() + ": " + message,
+                 {{"group", opts_.fleet->group},
+                  {"direction", f->direction()},
+                  {"mode", s.mode},
+                  log_field::raw("connected", s.connected ? "true" : "false"),
+                  s.share ? log_field("share", *s.share) : log_field::raw("share", "null"),
+                  {"members", s.members},
+                  {"error", s.last_error}});
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 #define SLUICE_TOOL_PROXY_SERVER_HPP
 
 #include "proxy_clients.hpp"
+#include "proxy_fleet.hpp"
 #include "proxy_logger.hpp"
 #include "proxy_options.hpp"
 #include "proxy_relay.hpp"
@@ -63,6 +64,11 @@ public:
   std::size_t client_addresses() const { return clients_.size(); }
   std::uint64_t max_open() const { return max_open_; }
   clock_type::time_point started() const { return started_; }
+  /// --total-store: the fleet and each direction's share of its total (null where the
+  /// direction has no --total).
+  const std::optional<fleet_spec>& fleet() const { return opts_.fleet; }
+  const fleet_total* fleet_down() const { return fleet_down_.get(); }
+  const fleet_total* fleet_up() const { return fleet_up_.get(); }
 
   /// "100.0 KiB/s", or "down 1.0 MiB/s, up unlimited" when the directions differ.
   static std::string limit_text(const direction_rates& r);
@@ -78,6 +84,12 @@ private:
   boost::asio::awaitable<void> stats_loop(std::chrono::nanoseconds interval);
   void log_closed(const connection& c);
   void shape(connection& c);
+  rate_limit_group* total_down();
+  rate_limit_group* total_up();
+  template <class Join>
+  void reshape_fleet(std::unique_ptr<fleet_total>& total, const std::optional<std::uint64_t>& rate,
+                     const char* direction, Join&& join);
+  boost::asio::awaitable<void> fleet_watch();
 
   boost::asio::io_context& ctx_;
   proxy_options opts_;
@@ -89,6 +101,8 @@ private:
   bool trim_pending_ = false;
   boost::asio::steady_timer slot_free_; // accept loops wait on it while max_open_ are open
   std::optional<rate_limit_group> total_down_, total_up_; // --total
+  std::unique_ptr<fleet_total> fleet_down_, fleet_up_;    // --total with --total-store
+  boost::asio::steady_timer fleet_timer_;                 // fleet_watch()'s
   client_table clients_;                                  // --per-ip
   std::map<std::uint64_t, connection*> connections_;      // open ones, by id
   relay_settings relay_;

@@ -16,7 +16,12 @@
 #include "proxy_server.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+
+#ifdef SLUICE_PROXY_HAVE_REDIS
+#include <sluice/redis/address.hpp>
+#endif
 
 #include <sys/resource.h>
 
@@ -85,6 +90,31 @@ net::ip::tcp::endpoint admin_endpoint(net::io_context& ctx, const proxy_options&
   return first;
 }
 
+// --total-store's name is resolved once at start, as the routes' are, so that a typo is an
+// error now rather than a store that is never reached. (The store's client resolves it again
+// at each connection: a store that moves is followed.) Whether the store answers is not
+// checked: a proxy starts while its store is down (doc/proxy.md).
+void check_store(net::io_context& ctx, const proxy_options& opts) {
+#ifdef SLUICE_PROXY_HAVE_REDIS
+  if (!opts.fleet)
+    return;
+  auto a = sluice::redis::address::parse(opts.fleet->store);
+  if (a.type != sluice::redis::address::kind::tcp)
+    return;
+  net::ip::tcp::resolver resolver(ctx);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(a.host, a.port, net::ip::tcp::resolver::numeric_service, ec);
+  if (!ec && results.empty())
+    ec = net::error::host_not_found;
+  if (ec)
+    throw option_error("--total-store", "'" + opts.fleet->store + "': cannot resolve '" + a.host +
+                                            "': " + ec.message());
+#else
+  (void)ctx;
+  (void)opts;
+#endif
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +146,7 @@ int main(int argc, char** argv) {
     }
     if (opts.admin)
       admin_at = admin_endpoint(ctx, opts);
+    check_store(ctx, opts);
   } catch (const option_error& e) {
     std::fprintf(stderr, "sluice-proxy: %s\n\n%s", e.what(), usage().c_str());
     return 2;

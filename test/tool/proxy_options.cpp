@@ -214,6 +214,111 @@ BOOST_AUTO_TEST_CASE(full_command_line) {
   BOOST_TEST((o.log == log_format::json));
 }
 
+#ifdef SLUICE_PROXY_HAVE_REDIS
+BOOST_AUTO_TEST_CASE(fleet_flags) {
+  // --total-store and --total-group together, with a --total: the total is the fleet's.
+  auto o = parse_options(with(
+      {"--total", "1MiB", "--total-store", "unix:/run/redis.sock", "--total-group", "egress"}));
+  BOOST_TEST_REQUIRE(o.fleet.has_value());
+  BOOST_TEST(o.fleet->store == "unix:/run/redis.sock");
+  BOOST_TEST(o.fleet->group == "egress");
+  BOOST_TEST(o.fleet->lease.count() == 200); // the library's default
+  BOOST_TEST((o.fleet->on_failure == store_failure::hold_then_safe));
+  BOOST_TEST(o.limits.total.down.value() == 1048576u);
+  BOOST_TEST(!parse_options(with({"--total", "1MiB"})).fleet);
+  // One direction's total is enough; TCP stores, with the default port; the optional flags.
+  o = parse_options(
+      with({"--total-up", "5M", "--total-store=redis://10.0.0.5:6380", "--total-group=g",
+            "--total-lease", "50ms", "--total-on-failure", "closed"}));
+  BOOST_TEST(o.fleet->store == "redis://10.0.0.5:6380");
+  BOOST_TEST(o.fleet->lease.count() == 50);
+  BOOST_TEST((o.fleet->on_failure == store_failure::closed));
+  for (const char* store : {"redis://localhost", "redis://[::1]:6379", "unix:///tmp/r.sock"})
+    BOOST_TEST(parse_options(with({"--total", "1M", "--total-store", store, "--total-group", "g"}))
+                   .fleet->store == store);
+  for (auto [text, policy] : {std::pair{"hold_then_safe", store_failure::hold_then_safe},
+                              {"hold", store_failure::hold},
+                              {"closed", store_failure::closed},
+                              {"open", store_failure::open}}) {
+    o = parse_options(with({"--total", "1M", "--total-store", "unix:/r", "--total-group", "g",
+                            "--total-on-failure", text}));
+    BOOST_TEST((o.fleet->on_failure == policy));
+    BOOST_TEST(store_failure_name(policy) == std::string(text));
+  }
+  o = parse_options(with({"--total", "1M", "--total-store", "unix:/r", "--total-group", "g",
+                          "--total-lease", "1.5s"}));
+  BOOST_TEST(o.fleet->lease.count() == 1500);
+
+  const args fleet{"--total", "1MiB", "--total-store", "unix:/r", "--total-group", "g"};
+  auto fleet_with = [&](std::initializer_list<std::string> more) {
+    args a = with({});
+    a.insert(a.end(), fleet.begin(), fleet.end());
+    a.insert(a.end(), more);
+    return a;
+  };
+  // Each flag needs the others.
+  BOOST_TEST(rejects_option(with({"--total", "1M", "--total-group", "g"}), "--total-group",
+                            "needs --total-store"));
+  BOOST_TEST(rejects_option(with({"--total", "1M", "--total-store", "unix:/r"}), "--total-store",
+                            "needs --total-group"));
+  BOOST_TEST(rejects_option(with({"--total-store", "unix:/r", "--total-group", "g"}),
+                            "--total-store", "needs --total, --total-down or --total-up"));
+  BOOST_TEST(
+      rejects_option(with({"--rate", "1M", "--total-store", "unix:/r", "--total-group", "g"}),
+                     "--total-store", "needs --total"));
+  BOOST_TEST(rejects_option(with({"--total", "1M", "--total-lease", "1s"}), "--total-lease",
+                            "needs --total-store"));
+  BOOST_TEST(rejects_option(with({"--total", "1M", "--total-on-failure", "open"}),
+                            "--total-on-failure", "needs --total-store"));
+  // Bad values, each named.
+  BOOST_TEST(
+      rejects_option(fleet_with({"--total-store", "unix:/s"}), "--total-store", "given twice"));
+  BOOST_TEST(rejects_option(
+      with({"--total", "1M", "--total-store", "localhost:6379", "--total-group", "g"}),
+      "--total-store", "'localhost:6379': unknown scheme"));
+  BOOST_TEST(
+      rejects_option(with({"--total", "1M", "--total-store", "http://x:1", "--total-group", "g"}),
+                     "--total-store", "unknown scheme"));
+  BOOST_TEST(rejects_option(with({"--total", "1M", "--total-store", "unix:", "--total-group", "g"}),
+                            "--total-store", "no socket path"));
+  BOOST_TEST(
+      rejects_option(with({"--total", "1M", "--total-store", "redis://h:0", "--total-group", "g"}),
+                     "--total-store", "port"));
+  BOOST_TEST(rejects_option(
+      with({"--total", "1M", "--total-store", "redis://u:p@h:1", "--total-group", "g"}),
+      "--total-store", "credentials"));
+  BOOST_TEST(rejects_option(with({"--total", "1M", "--total-store",
+                                  "unix:/" + std::string(200, 'x'), "--total-group", "g"}),
+                            "--total-store", "longer than 107 bytes"));
+  BOOST_TEST(
+      rejects_option(with({"--total", "1M", "--total-store", "unix:/r", "--total-group", "a{b}"}),
+                     "--total-group", "'a{b}': must have no '{', '}'"));
+  BOOST_TEST(
+      rejects_option(with({"--total", "1M", "--total-store", "unix:/r", "--total-group", "a b"}),
+                     "--total-group", "spaces"));
+  BOOST_TEST(rejects_option(
+      with({"--total", "1M", "--total-store", "unix:/r", "--total-group", std::string(129, 'g')}),
+      "--total-group", "longer than 128 bytes"));
+  BOOST_TEST(rejects_option(with({"--total", "1M", "--total-store", "unix:/r", "--total-group="}),
+                            "--total-group", "needs a value"));
+  BOOST_TEST(rejects_option(fleet_with({"--total-lease", "5ms"}), "--total-lease",
+                            "must be from 10ms to 5s"));
+  BOOST_TEST(rejects_option(fleet_with({"--total-lease", "6s"}), "--total-lease", "from 10ms"));
+  BOOST_TEST(rejects_option(fleet_with({"--total-lease", "200"}), "--total-lease", "needs a unit"));
+  BOOST_TEST(rejects_option(fleet_with({"--total-on-failure", "fail_open"}), "--total-on-failure",
+                            "must be hold_then_safe, hold, closed or open"));
+  BOOST_TEST(
+      rejects_option(fleet_with({"--total-on-failure", "hold-then-safe"}), "--total-on-failure"));
+}
+#else
+BOOST_AUTO_TEST_CASE(fleet_flags_without_redis) {
+  // A build without sluice::redis names the flag and says why.
+  for (const char* flag : {"--total-store", "--total-group", "--total-lease", "--total-on-failure"})
+    BOOST_TEST(
+        rejects_option(with({"--total", "1M", flag, "x"}), flag, "built without Redis support"));
+}
+#endif
+
 BOOST_AUTO_TEST_CASE(defaults_and_equals_form) {
   auto o = parse_options(endpoints);
   BOOST_TEST(!o.limits.rate.any());
@@ -613,6 +718,36 @@ BOOST_AUTO_TEST_CASE(limits_update) {
   BOOST_TEST(rejects_update(now, std::string(max_limits_body + 1, ' '), "the body is larger"));
   // A bad key after good ones changes nothing: update_limits returns a new set or throws.
   BOOST_TEST(rejects_update(now, R"({"rate": "1K", "total": "x"})", "total:"));
+}
+
+BOOST_AUTO_TEST_CASE(limits_update_of_a_shared_total) {
+  // With --total-store the total is the fleet's: a body that changes it conflicts (409), and
+  // changes nothing else either; one that leaves it as it is goes through.
+  limit_set now = parse_options(with({"--rate-down", "1MiB", "--total", "2MiB"})).limits;
+  auto conflicts = [&](const std::string& body, const std::string& key) {
+    try {
+      update_limits(now, body, true);
+    } catch (const limits_conflict& e) {
+      BOOST_TEST_MESSAGE(body << " -> " << e.what());
+      return std::string(e.what()).starts_with(key + ": the total is shared");
+    } catch (const limits_error& e) {
+      BOOST_TEST_MESSAGE(body << " -> " << e.what());
+    }
+    return false;
+  };
+  BOOST_TEST(conflicts(R"({"total": "1MiB"})", "total"));
+  BOOST_TEST(conflicts(R"({"total_down": null})", "total_down"));
+  BOOST_TEST(conflicts(R"({"rate": "1K", "total_up": 5000})", "total_up"));
+  auto next = update_limits(now, R"({"rate": "1K", "total": "2MiB"})", true);
+  BOOST_TEST(next.rate.down.value() == 1000u);
+  BOOST_TEST((next.total == now.total));
+  // The totals as GET /limits shows them, put back.
+  BOOST_TEST((update_limits(now, R"({"total_down": 2097152, "total_up": "2MiB"})", true) == now));
+  // A bad body is a bad body first (400, not 409).
+  BOOST_TEST(rejects_update(now, R"({"total": 0})", "total: must be more than 0"));
+  BOOST_TEST(!conflicts(R"({"total": 0})", "total"));
+  // Without a store the total changes as before.
+  BOOST_TEST(update_limits(now, R"({"total": "1MiB"})").total.down.value() == 1048576u);
 }
 
 BOOST_AUTO_TEST_CASE(limits_as_json) {
