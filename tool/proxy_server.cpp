@@ -78,9 +78,10 @@ void proxy::start(std::uint64_t max_open, const std::string& at_most) {
             (l.per_ip_max_connections
                  ? ", " + std::to_string(*l.per_ip_max_connections) + " connections per address"
                  : "") +
-            ", total " + limit_text(l.total) + ", tick " + format_duration(l.tick) +
+            ", total " + limit_text(l.total) +
             (opts_.fleet ? " shared by fleet " + opts_.fleet->group + " at " + opts_.fleet->store
                          : "") +
+            ", tick " + format_duration(l.tick) +
             (l.burst ? ", burst " + format_bytes(static_cast<double>(*l.burst)) : "") +
             (opts_.delay.count() > 0 ? ", delay " + format_duration(opts_.delay) : "") +
             (opts_.jitter.count() > 0 ? " +- " + format_duration(opts_.jitter) : "") +

@@ -151,6 +151,24 @@ need_curl() {
   command -v curl >/dev/null || { echo "curl is missing (scripts/setup.sh installs it)"; exit 77; }
 }
 
+# A redis-server of the test's own on unix socket $1, in the background (ended by the trap);
+# its pid in $redis_pid. Skips (77) where redis-server is not installed.
+start_redis() {
+  command -v redis-server >/dev/null ||
+    { echo "redis-server is missing (scripts/setup.sh installs it)"; exit 77; }
+  redis-server --port 0 --unixsocket "$1" --save "" --appendonly no --dir "$work" \
+    --enable-debug-command local --daemonize no >>"$work/redis.out" 2>&1 &
+  redis_pid=$!
+  pids+=("$redis_pid")
+  poll 10 test -S "$1" || fail "redis-server did not listen on $1"
+}
+
+# The admin port of the proxy whose output is $1.
+admin_port_of() { sed -nE 's|.*admin on http://127\.0\.0\.1:([0-9]+)/.*|\1|p' "$1" | head -n1; }
+
+# The JSON object of /stats' fleet direction $1 (down or up), from $work/admin.body.
+fleet_of() { grep -oE "\"$1\":\\{\"total\":[^}]*\\}" "$work/admin.body"; }
+
 case $check in
 args)
   # Each bad command line: exit 2, and the first line of stderr names the bad argument
@@ -206,6 +224,15 @@ args)
   expect_bad --admin "${ok[@]}" --admin 0.0.0.0:0
   expect_bad --admin "${ok[@]}" --admin localhost
   expect_bad --upstream --listen 127.0.0.1:0
+  # --total-store and its companions (in a build without Redis, each is refused as such).
+  expect_bad --total-group "${ok[@]}" --total 1MiB --total-group g
+  expect_bad --total-store "${ok[@]}" --total 1MiB --total-store unix:/tmp/r.sock
+  expect_bad --total-store "${ok[@]}" --total-store unix:/tmp/r.sock --total-group g
+  expect_bad --total-store "${ok[@]}" --total 1MiB --total-store localhost:6379 --total-group g
+  expect_bad --total-store "${ok[@]}" --total 1MiB --total-group g \
+    --total-store redis://no-such-host.invalid:6379
+  expect_bad --total-on-failure "${ok[@]}" --total 1MiB --total-store unix:/tmp/r.sock \
+    --total-group g --total-on-failure never
   rc=0
   "$proxy" --help >"$work/help.out" 2>&1 || rc=$?
   { [[ $rc -eq 0 ]] && grep -q '^usage: sluice-proxy' "$work/help.out"; } || fail "--help: exit $rc"
@@ -802,6 +829,152 @@ limits)
   [[ $(admin GET /metrics) == 200 ]] || fail "/metrics did not answer beside idle clients"
   for idle in "${idles[@]}"; do exec {idle}<&-; done
   stop_proxy
+  ;;
+
+fleet)
+  # Three proxies with --total 1MiB and one --total-store and --total-group: together about
+  # 1 MiB/s, where without the store they would deliver 3. The rate is measured over 4 s by
+  # the proxies' own byte counts (GET /stats), from 1.5 s after the downloads start.
+  start_redis "$work/redis.sock"
+  start_upstream http 100000000000
+  fleet=(--total 1MiB --total-store "unix:$work/redis.sock" --total-group g --stats 1s
+         --admin 127.0.0.1:0)
+  for i in 1 2 3; do
+    start_proxy_raw "fleet$i" --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream_port" "${fleet[@]}"
+    fleet_pid[i]=$raw_pid
+    fleet_port[i]=$(listen_port <"$work/fleet$i.out")
+    wait_for_line "$work/fleet$i.out" "^${ts}admin on http://127\\.0\\.0\\.1:[0-9]+/"
+    fleet_admin[i]=$(admin_port_of "$work/fleet$i.out")
+  done
+  grep -qE "^${ts}listening on .*, total 1\.0 MiB/s shared by fleet g at unix:$work/redis\.sock, " \
+    "$work/fleet1.out" || fail "the 'listening on' line does not name the fleet"
+  for i in 1 2 3; do
+    "$peer" download "${fleet_port[i]}" >/dev/null &
+    pids+=($!)
+  done
+  fleet_bytes() { # the bytes down of proxy $1
+    admin_port=${fleet_admin[$1]}
+    down_bytes
+  }
+  measure() { # $1 seconds: each proxy's rate over them in rate[1..3], their sum in $sum
+    local t0 t1 i
+    t0=$(date +%s%N)
+    for i in 1 2 3; do b0[i]=$(fleet_bytes "$i"); done
+    sleep "$1"
+    t1=$(date +%s%N)
+    for i in 1 2 3; do b1[i]=$(fleet_bytes "$i"); done
+    sum=0
+    for i in 1 2 3; do
+      rate[i]=$(awk -v b="$((b1[i] - b0[i]))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", b / (t / 1e9) }')
+      sum=$((sum + rate[i]))
+    done
+    ratio=$(awk -v s="$sum" 'BEGIN { printf "%.3f", s / 1048576 }')
+  }
+  sleep 1.5
+  measure 4
+  for i in 1 2 3; do echo "proxy $i of 3 sharing --total 1MiB: ${rate[i]} B/s"; done
+  echo "aggregate: $sum B/s, $ratio of 1 MiB/s (4 s, from 1.5 s after the start)"
+  within "$ratio" 0.85 1.10 || fail "the three proxies together moved $ratio of 1 MiB/s"
+  for i in 1 2 3; do # each a third, give or take: each has one connection
+    within "${rate[i]}" 209715 489336 || fail "proxy $i: ${rate[i]} B/s is not about a third"
+  done
+  # Each proxy says it is one of three: the stats line, /stats and /metrics.
+  for i in 1 2 3; do
+    wait_for_line "$work/fleet$i.out" "^${ts}stats: .* \| fleet g down: share [0-9.]+ KiB/s, 3 members, leased \| fleet g up: share .*, 3 members, leased$"
+    admin_port=${fleet_admin[i]}
+    [[ $(admin GET /stats) == 200 ]] || fail "GET /stats"
+    fleet_of down | grep -qE '"members":3,"mode":"leased","connected":true' ||
+      fail "proxy $i: /stats has no fleet of 3: $(cat "$work/admin.body")"
+    [[ $(admin GET /metrics) == 200 ]] || fail "GET /metrics"
+    cp "$work/admin.body" "$work/metrics$i.txt"
+    prom_check "$work/metrics$i.txt" || fail "/metrics is not the Prometheus text format"
+    [[ $(metric "$work/metrics$i.txt" 'sluice_proxy_fleet_members{direction="down"}') == 3 ]] ||
+      fail "proxy $i: /metrics has no fleet of 3"
+  done
+  echo "proxy 1: $(admin_port=${fleet_admin[1]}; admin GET /stats >/dev/null; fleet_of down)"
+  # The shared total is not one proxy's to change; other limits are.
+  admin_port=${fleet_admin[1]}
+  [[ $(admin PUT /limits '{"total": "2MiB"}') == 409 ]] || fail "PUT total: $(cat "$work/admin.body")"
+  grep -qF '"error":"total: the total is shared with a fleet' "$work/admin.body" ||
+    fail "PUT total: $(cat "$work/admin.body")"
+  [[ $(admin PUT /limits '{"rate": "10MiB", "total": "1MiB"}') == 200 ]] ||
+    fail "PUT rate: $(cat "$work/admin.body")"
+  # Redis killed: each proxy holds its last share, so the fleet stays at its total.
+  kill -KILL "$redis_pid"
+  wait "$redis_pid" 2>/dev/null || true
+  for i in 1 2 3; do
+    wait_for_line "$work/fleet$i.out" "^${ts}fleet g down: store unreachable \\(.*\\): holding the last share, " 5
+  done
+  measure 1.5
+  echo "Redis killed: aggregate $sum B/s, $ratio of 1 MiB/s (1.5 s on the held shares)"
+  within "$ratio" 0.85 1.10 || fail "with Redis killed the three proxies moved $ratio of 1 MiB/s"
+  for i in 1 2 3; do stop_pid "${fleet_pid[i]}"; done
+  ;;
+
+fleetfaults)
+  # A fleet proxy whose store is down at start serves at its own --total; it leases once the
+  # store comes; Redis killed mid-transfer: the connection flows on the held share; Redis
+  # restarted empty: leased again; a frozen Redis does not hold up SIGTERM. With
+  # --total-on-failure closed, a store down at start holds connections to a trickle.
+  start_upstream http 100000000000
+  sock="$work/redis.sock"
+  start_proxy_raw fleet --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream_port" \
+    --total 512KiB --total-store "unix:$sock" --total-group f --stats 500ms --admin 127.0.0.1:0
+  fleet_pid=$raw_pid
+  port=$(listen_port <"$work/fleet.out")
+  wait_for_line "$work/fleet.out" "^${ts}admin on http://127\\.0\\.0\\.1:[0-9]+/"
+  admin_port=$(admin_port_of "$work/fleet.out")
+  wait_for_line "$work/fleet.out" "^${ts}fleet f down: store unreachable at start \(.*\): 512\.0 KiB/s until it answers$"
+  "$peer" download "$port" >/dev/null &
+  pids+=($!)
+  rate_over() { # $1 seconds: the download's rate over them, by /stats
+    local t0 b0 t1 b1
+    t0=$(date +%s%N) b0=$(down_bytes)
+    sleep "$1"
+    t1=$(date +%s%N) b1=$(down_bytes)
+    awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", b / (t / 1e9) }'
+  }
+  poll 5 test "$(down_bytes)" -gt 0 || fail "the download did not start"
+  r=$(rate_over 1)
+  echo "store down at start: $r B/s (--total 512KiB, as if alone)"
+  within "$r" 367001 576716 || fail "$r B/s with the store down at start, not about 524288"
+  start_redis "$sock"
+  wait_for_line "$work/fleet.out" "^${ts}fleet f down: store back: share 512\.0 KiB/s, 1 member$" 5
+  admin GET /stats >/dev/null
+  fleet_of down | grep -qE '"members":1,"mode":"leased","connected":true' ||
+    fail "/stats: not leased once the store came: $(cat "$work/admin.body")"
+  kill -KILL "$redis_pid"
+  wait "$redis_pid" 2>/dev/null || true
+  wait_for_line "$work/fleet.out" "^${ts}fleet f down: store unreachable \(.*\): holding the last share, 512\.0 KiB/s$" 5
+  r=$(rate_over 1)
+  echo "Redis killed mid-transfer: $r B/s on the held share"
+  within "$r" 367001 576716 || fail "$r B/s with Redis killed, not about 524288"
+  admin GET /stats >/dev/null
+  fleet_of down | grep -qE '"mode":"holding","connected":false' ||
+    fail "/stats: not holding with Redis killed: $(cat "$work/admin.body")"
+  rm -f "$sock"
+  start_redis "$sock"
+  wait_for_line "$work/fleet.out" "^${ts}fleet f down: the store lost its state" 5
+  # ... and leased again after a TTL of learning: a second "store back".
+  leased_twice() { [[ $(grep -cE "^${ts}fleet f down: store back: " "$work/fleet.out") -eq 2 ]]; }
+  poll 5 leased_twice || fail "not leased again after Redis restarted"
+  kill -STOP "$redis_pid"
+  stop_pid "$fleet_pid" # the release to a frozen store times out: no hang
+  kill -CONT "$redis_pid"
+  grep -E "^${ts}fleet f down" "$work/fleet.out"
+  # --total-on-failure closed: nothing but a trickle until the store answers.
+  start_proxy_raw closed --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream_port" \
+    --total 512KiB --total-store "unix:$work/none.sock" --total-group f --total-on-failure closed
+  closed_pid=$raw_pid
+  "$peer" download "$(listen_port <"$work/closed.out")" >/dev/null &
+  pids+=($!)
+  wait_for_line "$work/closed.out" "^${ts}fleet f down: store unreachable at start \\(.*\\): 0 B/s until it answers$"
+  sleep 2
+  stop_pid "$closed_pid"
+  bytes=$(sed -nE "s/^${ts}closed #1 .*, down ([0-9]+) B in .*/\\1/p" "$work/closed.out")
+  [[ -n $bytes && $bytes -le 1000 ]] ||
+    fail "--total-on-failure closed with the store down: not a trickle: $(grep closed "$work/closed.out")"
+  grep -E "^${ts}closed #1 " "$work/closed.out"
   ;;
 
 *)
