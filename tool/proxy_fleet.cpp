@@ -8,6 +8,10 @@
 
 #ifdef SLUICE_PROXY_HAVE_REDIS
 #include <sluice/redis/shared_group.hpp>
+#else
+namespace sluice::redis {
+class shared_group {}; // never made: for fleet_total's unique_ptr only
+} // namespace sluice::redis
 #endif
 
 namespace sluice::proxy {

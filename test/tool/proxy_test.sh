@@ -229,10 +229,10 @@ args)
   expect_bad --total-store "${ok[@]}" --total 1MiB --total-store unix:/tmp/r.sock
   expect_bad --total-store "${ok[@]}" --total-store unix:/tmp/r.sock --total-group g
   expect_bad --total-store "${ok[@]}" --total 1MiB --total-store localhost:6379 --total-group g
-  expect_bad --total-store "${ok[@]}" --total 1MiB --total-group g \
-    --total-store redis://no-such-host.invalid:6379
-  expect_bad --total-on-failure "${ok[@]}" --total 1MiB --total-store unix:/tmp/r.sock \
-    --total-group g --total-on-failure never
+  expect_bad --total-store "${ok[@]}" --total 1MiB \
+    --total-store redis://no-such-host.invalid:6379 --total-group g
+  expect_bad --total-on-failure "${ok[@]}" --total 1MiB --total-on-failure never \
+    --total-store unix:/tmp/r.sock --total-group g
   rc=0
   "$proxy" --help >"$work/help.out" 2>&1 || rc=$?
   { [[ $rc -eq 0 ]] && grep -q '^usage: sluice-proxy' "$work/help.out"; } || fail "--help: exit $rc"
