@@ -7,8 +7,9 @@
 //
 // The parts: proxy_options (the command line), proxy_limits (the limits as JSON),
 // proxy_logger (stdout that never blocks), proxy_routes (addresses and listeners),
-// proxy_relay (a connection and its bytes), proxy_clients (--per-ip), proxy_server (the
-// routes, their connections and the limits over them), proxy_admin (--admin).
+// proxy_relay (a connection and its bytes), proxy_clients (--per-ip), proxy_fleet
+// (--total-store), proxy_server (the routes, their connections and the limits over them),
+// proxy_admin (--admin).
 #include "proxy_admin.hpp"
 #include "proxy_logger.hpp"
 #include "proxy_options.hpp"
