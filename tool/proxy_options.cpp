@@ -118,8 +118,39 @@ std::uint64_t parse_count(std::string_view text) {
   return n;
 }
 
+// Whether text is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF):
+// the fleet's store and group go into JSON (the log, /stats) as they are.
+bool valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = c < 0x80             ? 0
+                    : (c & 0xE0) == 0xC0 ? 1
+                    : (c & 0xF0) == 0xE0 ? 2
+                    : (c & 0xF8) == 0xF0 ? 3
+                                         : 4;
+    if (n == 4)
+      return false;
+    std::uint32_t cp = n == 0 ? c : c & (0x3F >> n);
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= text.size())
+        return false;
+      auto d = static_cast<unsigned char>(text[i + k]);
+      if ((d & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static constexpr std::uint32_t least[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 // --total-store: the form of a store address (no I/O: a name is resolved at start).
 std::string parse_store(std::string_view text) {
+  if (!valid_utf8(text))
+    throw std::invalid_argument(quoted(text) + ": not valid UTF-8");
 #ifdef SLUICE_PROXY_HAVE_REDIS
   sluice::redis::address a;
   try {
@@ -146,6 +177,8 @@ std::string parse_group(std::string_view text) {
     if (c == '{' || c == '}' || static_cast<unsigned char>(c) <= ' ' || c == '\x7f')
       throw std::invalid_argument(quoted(text) +
                                   ": must have no '{', '}', spaces or control characters");
+  if (!valid_utf8(text))
+    throw std::invalid_argument(quoted(text) + ": not valid UTF-8");
   return std::string(text);
 }
 

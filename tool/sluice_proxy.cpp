@@ -24,9 +24,12 @@
 #include <sluice/redis/address.hpp>
 #endif
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -116,9 +119,27 @@ void check_store(net::io_context& ctx, const proxy_options& opts) {
 #endif
 }
 
+// A proxy started with stdin, stdout or stderr closed (`sluice-proxy ... >&-`) would hand
+// the free descriptor to the first file it opens: the io_context's eventfd, a socket, the
+// store's connection, which would then receive the log lines. Each closed one gets
+// /dev/null, stdout read-only: its writes fail (EBADF), and the logger counts the lines as
+// it does for a stdout whose reader went away ("stdout was closed").
+void hold_standard_descriptors() {
+  for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    int opened = ::open("/dev/null", fd == STDERR_FILENO ? O_WRONLY : O_RDONLY);
+    if (opened >= 0 && opened != fd) { // not the lowest free one: cannot happen, but be sure
+      ::dup2(opened, fd);
+      ::close(opened);
+    }
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  hold_standard_descriptors();
   // A reader of stdout that goes away (`sluice-proxy ... | head`, a log shipper restarting)
   // must cost log lines, not the proxy and its connections: writes fail with EPIPE instead.
   std::signal(SIGPIPE, SIG_IGN);

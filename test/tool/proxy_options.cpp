@@ -309,6 +309,22 @@ BOOST_AUTO_TEST_CASE(fleet_flags) {
                             "must be hold_then_safe, hold, closed or open"));
   BOOST_TEST(
       rejects_option(fleet_with({"--total-on-failure", "hold-then-safe"}), "--total-on-failure"));
+  // The store and the group go into JSON as they are (the log, /stats): UTF-8 only.
+  BOOST_TEST(
+      rejects_option(with({"--total", "1M", "--total-store", "unix:/r", "--total-group", "g\xff"}),
+                     "--total-group", "not valid UTF-8"));
+  BOOST_TEST(rejects_option(
+      with({"--total", "1M", "--total-store", "unix:/r", "--total-group", "g\xc0\xaf"}),
+      "--total-group", "not valid UTF-8")); // an overlong '/'
+  BOOST_TEST(rejects_option(
+      with({"--total", "1M", "--total-store", "unix:/r", "--total-group", "g\xe2\x82"}),
+      "--total-group", "not valid UTF-8")); // cut short
+  BOOST_TEST(
+      rejects_option(with({"--total", "1M", "--total-store", "unix:/r\xfe", "--total-group", "g"}),
+                     "--total-store", "not valid UTF-8"));
+  BOOST_TEST(parse_options(with({"--total", "1M", "--total-store", "unix:/r\xc3\xa9",
+                                 "--total-group", "\xc3\xa9gress\xe2\x82\xac\xf0\x9f\x9a\x80"}))
+                 .fleet->group == "\xc3\xa9gress\xe2\x82\xac\xf0\x9f\x9a\x80");
 }
 #else
 BOOST_AUTO_TEST_CASE(fleet_flags_without_redis) {

@@ -233,6 +233,8 @@ args)
     --total-store redis://no-such-host.invalid:6379 --total-group g
   expect_bad --total-on-failure "${ok[@]}" --total 1MiB --total-on-failure never \
     --total-store unix:/tmp/r.sock --total-group g
+  expect_bad --total-group "${ok[@]}" --total 1MiB --total-group $'g\xff' \
+    --total-store unix:/tmp/r.sock
   rc=0
   "$proxy" --help >"$work/help.out" 2>&1 || rc=$?
   { [[ $rc -eq 0 ]] && grep -q '^usage: sluice-proxy' "$work/help.out"; } || fail "--help: exit $rc"
@@ -975,6 +977,19 @@ fleetfaults)
   [[ -n $bytes && $bytes -le 1000 ]] ||
     fail "--total-on-failure closed with the store down: not a trickle: $(grep closed "$work/closed.out")"
   grep -E "^${ts}closed #1 " "$work/closed.out"
+  # Started with stdout closed (>&-), with a stats line every 100 ms: /dev/null holds the
+  # descriptor (else the io_context's eventfd or a socket took it, and got the log lines),
+  # and the lines are counted as lost at exit.
+  "$proxy" --listen 127.0.0.1:0 --upstream "127.0.0.1:$upstream_port" --total 512KiB \
+    --total-store "unix:$work/none.sock" --total-group f --stats 100ms >&- 2>"$work/nostdout.err" &
+  nostdout_pid=$!
+  pids+=("$nostdout_pid")
+  stdout_is_null() { [[ $(readlink "/proc/$nostdout_pid/fd/1") == /dev/null ]]; }
+  poll 5 stdout_is_null || fail "stdout closed at start: fd 1 is $(readlink "/proc/$nostdout_pid/fd/1")"
+  sleep 0.5
+  stop_pid "$nostdout_pid"
+  grep -qE '^sluice-proxy: [0-9]+ log lines dropped: stdout was closed$' "$work/nostdout.err" ||
+    fail "stdout closed at start: $(cat "$work/nostdout.err")"
   ;;
 
 *)
