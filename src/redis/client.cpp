@@ -1,3 +1,4 @@
+#include <sluice/detail/core/parking_lot.hpp>
 #include <sluice/detail/redis/client_core.hpp>
 
 #include <boost/asio/connect.hpp>
@@ -15,6 +16,8 @@
 #include <deque>
 #include <limits>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace sluice::redis::detail {
 
@@ -90,7 +93,21 @@ struct request {
   completion done;
 };
 
-class client_state : public std::enable_shared_from_this<client_state> {
+/// The requests a client still had queued when its execution context shut down, destroyed
+/// then as one parked operation (sluice::detail::watch_shutdown). Their completions hold
+/// their callers' handlers, which may hold the client (the fleet group's loop does): without
+/// this, such a client and its caller would keep each other forever.
+struct abandoned_requests final : sluice::detail::parked_op {
+  abandoned_requests(std::deque<request> q, net::execution_context* ctx)
+      : parked_op(&destroy_only, ctx), queue(std::move(q)) {}
+  static void destroy_only(parked_op* op, const error_code*, std::size_t) {
+    delete static_cast<abandoned_requests*>(op);
+  }
+  std::deque<request> queue;
+};
+
+class client_state : public sluice::detail::parking_lot,
+                     public std::enable_shared_from_this<client_state> {
 public:
   client_state(const net::any_io_executor& ex, const address& where,
                std::chrono::nanoseconds timeout)
@@ -113,6 +130,18 @@ public:
   }
 
   const net::any_io_executor& get_executor() const { return executor_; }
+
+  // Requests are cancelled all together (close), not one by one.
+  void cancel(std::size_t, std::uint64_t) override {}
+
+  // The context shuts down: nothing of it runs any more, so no lock is needed.
+  void withdraw(net::execution_context& ctx,
+                std::vector<sluice::detail::parked_op*>& out) override {
+    ++generation_;
+    busy_ = false;
+    if (!queue_.empty())
+      out.push_back(new abandoned_requests(std::exchange(queue_, {}), &ctx));
+  }
 
   std::atomic<bool> connected{false};
 
@@ -258,7 +287,9 @@ private:
 std::shared_ptr<client_state> make_client_state(const net::any_io_executor& ex,
                                                 const address& where,
                                                 std::chrono::nanoseconds timeout) {
-  return std::make_shared<client_state>(ex, where, timeout);
+  auto s = std::make_shared<client_state>(ex, where, timeout);
+  sluice::detail::watch_shutdown(sluice::detail::context_of(ex), s);
+  return s;
 }
 
 void submit(const std::shared_ptr<client_state>& s, std::string encoded, std::size_t count,

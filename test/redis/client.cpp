@@ -262,6 +262,24 @@ BOOST_AUTO_TEST_CASE(close_aborts_pending_requests) {
   BOOST_TEST(*got == net::error::operation_aborted);
 }
 
+BOOST_AUTO_TEST_CASE(a_request_queued_when_its_context_goes_is_destroyed_not_leaked) {
+  // The handler holds its client, as the fleet group's loop holds its own: client, queued
+  // request and handler keep each other unless the context's shutdown destroys the request.
+  std::weak_ptr<sluice::redis::client> watch;
+  {
+    net::io_context ctx;
+    fake_server fake(ctx); // never answers
+    fake.accept();
+    auto c = std::make_shared<sluice::redis::client>(ctx.get_executor(), "unix:" + fake.path, 10s);
+    watch = c;
+    c->async_exec({{"PING"}}, [c](error_code, std::vector<reply>) {});
+    BOOST_REQUIRE(run_until(ctx, [&] { return fake.accepted; }));
+    c.reset();
+    BOOST_TEST(!watch.expired()); // the handler has it
+  }
+  BOOST_TEST(watch.expired());
+}
+
 BOOST_AUTO_TEST_CASE(requests_may_come_from_other_threads) {
   sluice_test::redis_server server;
   net::io_context ctx;

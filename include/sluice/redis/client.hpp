@@ -43,7 +43,8 @@ using command = std::vector<std::string>;
 /// Thread safety: the client's work runs on its executor, which must not run two of its
 /// handlers at once (an io_context run by one thread, or a strand). async_exec, close and
 /// the destructor may be called from any thread. Requests pending at destruction or close()
-/// complete with net::error::operation_aborted.
+/// complete with net::error::operation_aborted; those still pending when the executor's
+/// context shuts down are destroyed without being called, as Asio's own operations are.
 class client {
 public:
   using executor_type = boost::asio::any_io_executor;
