@@ -83,6 +83,7 @@ public:
   flow(const flow&) = delete;
   flow& operator=(const flow&) = delete;
   ~flow() {
+    stopping_ = true; // completions still queued find the streams gone
     out_.reset();
     sink_.reset();
     shared_.reset(); // its release goes out while the context runs a little longer
@@ -180,6 +181,8 @@ private:
 
   void write() {
     auto done = [this](boost::system::error_code ec, std::size_t n) {
+      if (stopping_)
+        return;
       if (ec) {
         failure_ = "write: " + ec.message();
         return;
@@ -197,7 +200,7 @@ private:
 
   void drain() {
     sink_->async_read_some(net::buffer(dst_), [this](boost::system::error_code ec, std::size_t) {
-      if (!ec)
+      if (!ec && !stopping_)
         drain();
     });
   }
@@ -211,6 +214,7 @@ private:
   handler_kind handler_;
   std::vector<char> src_, dst_;
   std::uint64_t written_ = 0, writes_ = 0;
+  bool stopping_ = false;
   std::string failure_;
 };
 

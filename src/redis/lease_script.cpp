@@ -39,13 +39,14 @@ local me = mine and cmsgpack.unpack(mine)
 if me and me[6] == seq and now - me[5] <= ttl then return me[7] end
 
 local s = redis.call('HMGET', state, 'tokens', 'at', 'last', 'epoch', 'version', 'rate', 'burst',
-                    'extra', 'walked', 'level', 'left', 'weights', 'count')
+                    'extra', 'walked', 'level', 'left', 'weights', 'count', 'capped')
 local tokens, at, last, epoch = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
 local extra = tonumber(s[8]) or 0
 -- The water level of the last walk over the members (6, below): when, the level (negative:
--- every demand was met, and `left` was left over), the members' total weight and count.
+-- every demand was met, and `left` was left over), the members' total weight and count, and
+-- the weight of those whose share the level caps.
 local walked, level, left = tonumber(s[9]), tonumber(s[10]), tonumber(s[11])
-local weights, count = tonumber(s[12]), tonumber(s[13])
+local weights, count, capped = tonumber(s[12]), tonumber(s[13]), tonumber(s[14])
 if not epoch then -- new, or the store lost it: an empty bucket, a new epoch
   tokens, at, last, epoch, extra, walked = 0, now, now, now, 0, nil
   redis.call('DEL', members)
@@ -74,14 +75,19 @@ end
 tokens = math.min(burst, tokens + refill)
 
 -- The walk over every member (3 and 6) costs what the group's size does: it is done at most
--- every quarter lease, and when the members changed (a newcomer, a release, one silent for a
--- TTL), the config did, or the store lost its state. In between, shares come from its level.
-local walk = not walked or now - walked >= lease / 4 or not me or stored ~= count or
-             now - me[5] > ttl
+-- every quarter lease, and at the first call after a release, when a member was silent for a
+-- TTL, the config changed or the store lost its state. In between, shares come from its
+-- level, and a newcomer is counted in it at once (so that a fleet joining at once, after a
+-- restart of Redis say, costs no walk per member).
+local old_demand, old_weight = 0, 0 -- this member's last, or a newcomer's: nothing
+if me then old_demand, old_weight = me[1], me[2] end
+local walk = not walked or now - walked >= lease / 4 or stored ~= count or
+             (me and now - me[5] > ttl) or
+             (level and level < 0 and demand > left + old_demand) -- every demand met; not now
 
 -- 3: drop members silent for a TTL, crediting back what their lease had not yet delivered.
 local live, prepaid = {}, 0 -- prepaid: the others' leases not yet delivered
-if walk then
+if walk and not releasing then
   local all = redis.call('HGETALL', members)
   for i = 1, #all, 2 do
     local m = cmsgpack.unpack(all[i + 1])
@@ -105,17 +111,18 @@ local function save()
   redis.call('HSET', state, 'tokens', num(tokens), 'at', num(now), 'last', num(now),
              'epoch', num(epoch), 'version', num(version), 'rate', num(rate), 'burst', num(burst),
              'extra', num(extra), 'walked', num(walked), 'level', num(level or -1),
-             'left', num(left), 'weights', num(weights), 'count', num(count))
+             'left', num(left), 'weights', num(weights), 'count', num(count),
+             'capped', num(capped))
   local keep = math.max(60000, math.floor(10 * ttl / 1000))
   redis.call('PEXPIRE', state, keep)
   redis.call('PEXPIRE', members, keep)
 end
 
 if releasing then
-  local others = walk and #live or stored - (me and 1 or 0)
+  local others = stored - (me and 1 or 0)
   redis.call('HDEL', members, id)
   walked = walked or 0 -- the next call walks: the count no longer matches
-  level, left, weights, count = level or -1, left or 0, weights or 0, -1
+  level, left, weights, count, capped = level or -1, left or 0, weights or 0, -1, capped or 0
   save()
   return {0, now, 0, others, epoch, version, now}
 end
@@ -134,13 +141,12 @@ if walk then
     weights = weights + m[2]
   end
   table.sort(live, function(a, b) return a.key < b.key end)
-  local left_weight
-  left, left_weight, level = rate + extra, weights, nil
+  left, capped, level = rate + extra, weights, nil
   for _, m in ipairs(live) do
-    if m[1] * left_weight <= left * m[2] then
-      left, left_weight = left - m[1], left_weight - m[2]
+    if m[1] * capped <= left * m[2] then
+      left, capped = left - m[1], capped - m[2]
     else
-      level = left / left_weight
+      level = left / capped
       break
     end
   end
@@ -151,13 +157,22 @@ if walk then
     share = demand + left * weight / weights
   end
 else
-  weights = weights - me[2] + weight
+  if not me then
+    -- A newcomer: the level as if it wanted without bound and those below the level stayed
+    -- there, which is never above the level with it in (the next walk places it exactly).
+    count = count + 1
+    if level >= 0 then
+      level = level * capped / (capped + weight)
+      capped = capped + weight
+    end
+  end
+  weights = weights - old_weight + weight
   if level < 0 then level = nil end
   if level then
     share = math.min(demand, level * weight)
   else -- what was left at the walk, less what this member now wants beyond its last demand
-    local after = left + me[1] - demand
-    share = after >= 0 and demand + after * weight / weights or me[1] + left
+    left = left + old_demand - demand
+    share = demand + left * weight / weights
   end
 end
 
@@ -170,9 +185,6 @@ local answer = {grant, now + lease, math.floor(rate * weight / weights), count, 
                 now}
 redis.call('HSET', members, id, cmsgpack.pack({demand, weight, grant, now + lease, now, seq,
                                                answer}))
-if not walk and me[1] ~= demand then -- the level stays; `left` follows this member's demand
-  if not level then left = math.max(0, left + me[1] - demand) end
-end
 save()
 return answer
 )lua";
