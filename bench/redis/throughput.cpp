@@ -290,7 +290,7 @@ double per_call(const std::vector<window>& ws, const window& ops) {
 }
 
 std::string mb(double bytes_per_second) {
-  return format("%.1f MB/s", bytes_per_second / 1e6);
+  return bytes_per_second > 0 ? format("%.1f MB/s", bytes_per_second / 1e6) : std::string("-");
 }
 
 std::string count(double v) {
@@ -341,7 +341,7 @@ void run_throughput(const options& opt) {
          count(per_write(bind.plain_ops)), ""});
   t.row({"    allocations per write, non-binding", count(per_write(loose.shared_ops)),
          count(per_write(loose.plain_ops)), ""});
-  t.row({"    allocations per write, binding, recycling allocator",
+  t.row({"    allocations per write, binding, handler's allocator",
          count(per_write(recycled.shared_ops)), count(per_write(recycled.plain_ops)), ""});
   const double loop = per_call(loose.shared, loose.shared_ops);
   std::printf("    the shared group's loop: %s allocations per store call\n",

@@ -39,7 +39,8 @@ local me = mine and cmsgpack.unpack(mine)
 if me and me[6] == seq and now - me[5] <= ttl then return me[7] end
 
 local s = redis.call('HMGET', state, 'tokens', 'at', 'last', 'epoch', 'version', 'rate', 'burst',
-                    'extra', 'walked', 'level', 'left', 'weights', 'count', 'capped')
+                    'extra', 'walked', 'level', 'left', 'weights', 'count', 'capped', 'gsum',
+                    'gend')
 local tokens, at, last, epoch = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
 local extra = tonumber(s[8]) or 0
 -- The water level of the last walk over the members (6, below): when, the level (negative:
@@ -47,6 +48,9 @@ local extra = tonumber(s[8]) or 0
 -- the weight of those whose share the level caps.
 local walked, level, left = tonumber(s[9]), tonumber(s[10]), tonumber(s[11])
 local weights, count, capped = tonumber(s[12]), tonumber(s[13]), tonumber(s[14])
+-- The members' granted rates, and the same times their leases' ends (µs), summed: the leases
+-- not yet delivered, between two walks.
+local gsum, gend = tonumber(s[15]), tonumber(s[16])
 if not epoch then -- new, or the store lost it: an empty bucket, a new epoch
   tokens, at, last, epoch, extra, walked = 0, now, now, now, 0, nil
   redis.call('DEL', members)
@@ -81,13 +85,14 @@ tokens = math.min(burst, tokens + refill)
 -- restart of Redis say, costs no walk per member).
 local old_demand, old_weight = 0, 0 -- this member's last, or a newcomer's: nothing
 if me then old_demand, old_weight = me[1], me[2] end
-local walk = not walked or now - walked >= lease / 4 or stored ~= count or
+local walk = not walked or not gsum or now - walked >= lease / 4 or stored ~= count or
              (me and now - me[5] > ttl) or
              (level and level < 0 and demand > left + old_demand) -- every demand met; not now
 
 -- 3: drop members silent for a TTL, crediting back what their lease had not yet delivered.
 local live, prepaid = {}, 0 -- prepaid: the others' leases not yet delivered
 if walk and not releasing then
+  gsum, gend = 0, 0
   local all = redis.call('HGETALL', members)
   for i = 1, #all, 2 do
     local m = cmsgpack.unpack(all[i + 1])
@@ -99,8 +104,11 @@ if walk and not releasing then
     elseif all[i] ~= id then
       live[#live + 1] = m
       prepaid = prepaid + undelivered
+      gsum, gend = gsum + m[3], gend + m[3] * m[4]
     end
   end
+elseif me and gsum then -- this member's lease leaves the sums (its new one joins them)
+  gsum, gend = gsum - me[3], gend - me[3] * me[4]
 end
 
 -- 5: credit this member's undelivered lease (the new grant replaces it) and its unspent tokens.
@@ -112,7 +120,7 @@ local function save()
              'epoch', num(epoch), 'version', num(version), 'rate', num(rate), 'burst', num(burst),
              'extra', num(extra), 'walked', num(walked), 'level', num(level or -1),
              'left', num(left), 'weights', num(weights), 'count', num(count),
-             'capped', num(capped))
+             'capped', num(capped), 'gsum', num(gsum or 0), 'gend', num(gend or 0))
   local keep = math.max(60000, math.floor(10 * ttl / 1000))
   redis.call('PEXPIRE', state, keep)
   redis.call('PEXPIRE', members, keep)
@@ -167,6 +175,18 @@ else
     end
   end
   weights = weights - old_weight + weight
+  -- The extra rate follows the unclaimed tokens at every call, as on a walk; what it gains or
+  -- loses goes to the members the level caps (or to what is left when it caps nobody). A lease
+  -- already over counts below zero in the sums until its member renews or is dropped: a little
+  -- less extra, never more.
+  prepaid = math.max(0, (gend - now * gsum) / 1e6)
+  local before = extra
+  extra = 0.75 * extra + 0.25 * math.max(0, tokens + prepaid) / secs
+  if level >= 0 then
+    level = math.max(0, level + (extra - before) / capped)
+  else
+    left = math.max(0, left + extra - before)
+  end
   if level < 0 then level = nil end
   if level then
     share = math.min(demand, level * weight)
@@ -179,6 +199,7 @@ end
 -- 7: never let the bucket owe more than one lease.
 local grant = math.floor(math.max(0, math.min(share, (tokens + rate * secs) / secs)))
 tokens = tokens - grant * secs
+gsum, gend = gsum + grant, gend + grant * (now + lease)
 
 -- 8: the answer, stored for a replay.
 local answer = {grant, now + lease, math.floor(rate * weight / weights), count, epoch, version,
