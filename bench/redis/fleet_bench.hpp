@@ -5,7 +5,8 @@
 //                    allocations per operation (throughput.cpp)
 //   [2] script       Redis time per renewal (the lease script) at 10, 200 and 1000 members,
 //                    from INFO commandstats (store.cpp)
-//   [3] calls        store calls per member per second of a steady fleet (store.cpp)
+//   [3] calls        store calls per member per second of a fleet, steady and with demands
+//                    that swing all the time (early renewals) (store.cpp)
 //
 // Every wait on the store is bounded: a frozen Redis ends a part with "FAILED", not a hang.
 #ifndef SLUICE_BENCH_REDIS_FLEET_BENCH_HPP

@@ -11,6 +11,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -173,13 +175,19 @@ public:
     write();
     drain();
   }
+  /// A limit of its own from now on (bytes per second), or none (`unlimited`).
+  void set_own_rate(std::uint64_t rate) {
+    if (rate == unlimited)
+      out_.clear_rate_limit();
+    else
+      out_.set_rate_limit(token_bucket_config::per_second(unlimited, rate));
+  }
 
 private:
   writer(std::pair<pipe, pipe> ends, rate_limit_group& g, std::uint64_t own_rate)
       : out_(std::move(ends.first)), sink_(std::move(ends.second)) {
     out_.join(g);
-    if (own_rate != unlimited)
-      out_.set_rate_limit(token_bucket_config::per_second(unlimited, own_rate));
+    set_own_rate(own_rate);
   }
   void write() {
     out_.async_write_some(net::buffer(data_),
@@ -263,36 +271,56 @@ void run_script_cost(const options& opt) {
   std::fflush(stdout);
 }
 
-void run_call_rate(const options& opt) {
-  const auto warm = 1500ms;
-  const auto span = opt.quick ? 2s : 5s;
+namespace {
+
+/// What a fleet's store calls came to, per member per second.
+struct call_figures {
+  double counted = -1; // by Redis (EVALSHA); -1: not read
+  double answered = 0, failed = 0, early = 0;
+  std::string error;
+};
+
+/// `n` shared_groups (the processes) on one io_context, each with a writer: steady (half flat
+/// out, half at a limit of their own of a quarter of a fair share), or swinging (flat out and
+/// a trickle by turns every `swing`, half of them in antiphase).
+call_figures measure_fleet(const options& opt, bool swinging, clock_type::duration warm,
+                           clock_type::duration span) {
   const std::size_t n = opt.fleet;
-  const double lease_s = std::chrono::duration<double>(opt.lease).count();
-  std::printf("[3] store calls per member per second, a steady fleet\n"
-              "    %zu shared_groups (the processes) on one io_context, budget %.0f MB/s, lease\n"
-              "    %.0f ms; half write flat out, half at a limit of their own (a quarter of a\n"
-              "    fair share). %.1f s of warm-up, then %.0f s counted by Redis (EVALSHA).\n",
-              n, budget / 1e6, lease_s * 1e3, std::chrono::duration<double>(warm).count(),
-              std::chrono::duration<double>(span).count());
-  std::fflush(stdout);
-  std::fprintf(stderr, "fleet_bench: calls per member...\n");
   net::io_context ctx{1};
   redis::client c(ctx.get_executor(), opt.store, 5s);
   std::vector<std::unique_ptr<redis::shared_group>> groups;
   std::vector<std::unique_ptr<writer>> writers;
   redis::shared_group_options o;
   o.store = opt.store;
-  o.name = "calls-" + std::to_string(n);
+  o.name = std::string(swinging ? "swinging-" : "steady-") + std::to_string(n);
   o.write_rate = budget;
   o.lease = opt.lease;
   o.ttl = std::max<std::chrono::milliseconds>(1000ms, 5 * opt.lease);
   const auto own = std::max<std::uint64_t>(budget / n / 4, 1000);
+  constexpr std::uint64_t trickle = 1000;
   for (std::size_t i = 0; i < n; ++i) {
     groups.push_back(std::make_unique<redis::shared_group>(ctx, o));
-    writers.push_back(
-        std::make_unique<writer>(ctx, groups.back()->group(), i % 2 ? own : unlimited));
+    writers.push_back(std::make_unique<writer>(ctx, groups.back()->group(),
+                                               i % 2 ? (swinging ? trickle : own) : unlimited));
     writers.back()->start();
   }
+  // A swing a little longer than a quarter lease, so that it falls anywhere in the loop's looks.
+  net::steady_timer swing(ctx);
+  const auto period = opt.lease / 4 + opt.lease / 20;
+  bool phase = false;
+  std::function<void()> turn = [&] {
+    swing.expires_after(period);
+    swing.async_wait([&](boost::system::error_code ec) {
+      if (ec)
+        return;
+      phase = !phase;
+      for (std::size_t i = 0; i < n; ++i)
+        writers[i]->set_own_rate((i % 2 == 0) == phase ? unlimited : trickle);
+      turn();
+    });
+  };
+  if (swinging)
+    turn();
   auto run_for = [&](clock_type::duration d) {
     ctx.restart();
     ctx.run_for(d);
@@ -318,40 +346,66 @@ void run_call_rate(const options& opt) {
     run_for(50ms);
   run_for(warm);
 
-  std::string error;
+  call_figures f;
   const auto s0 = totals();
-  const auto c0 = read_command_stats(ctx, c, "evalsha", error);
+  const auto c0 = read_command_stats(ctx, c, "evalsha", f.error);
   const auto t0 = clock_type::now();
   run_for(span);
-  const auto c1 = read_command_stats(ctx, c, "evalsha", error);
+  const auto c1 = read_command_stats(ctx, c, "evalsha", f.error);
   const double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
   const auto s1 = totals();
   const double per_member = static_cast<double>(n) * seconds;
-  const double answered = static_cast<double>(s1[0] - s0[0]) / per_member;
-  const double failed = static_cast<double>(s1[1] - s0[1]) / per_member;
-  const double early = static_cast<double>(s1[2] - s0[2]) / per_member;
-  const double bound = 2 / lease_s;
-  double counted = -1;
+  f.answered = static_cast<double>(s1[0] - s0[0]) / per_member;
+  f.failed = static_cast<double>(s1[1] - s0[1]) / per_member;
+  f.early = static_cast<double>(s1[2] - s0[2]) / per_member;
   if (c0 && c1)
-    counted = static_cast<double>(c1->calls - c0->calls) / per_member;
-  else
-    std::printf("    INFO commandstats FAILED: %s\n", error.c_str());
-  table t({46, 12});
-  t.row({"    per member per second", ""});
-  t.row(
-      {"    store calls (Redis's count of EVALSHA)", counted >= 0 ? format("%.2f", counted) : "-"});
-  t.row({"    answered renewals (the processes' count)", format("%.2f", answered)});
-  t.row({"      of them early (demand moved)", format("%.2f", early)});
-  t.row({"    failed or timed out", format("%.2f", failed)});
-  std::printf("  targets:\n");
-  print_verdict(format("store calls per member per second <= 2 per lease (%.0f/s)", bound),
-                counted >= 0 ? format("%.2f/s", counted) : "-", counted >= 0,
-                counted <= bound * 1.02);
-  std::printf("\n");
-  std::fflush(stdout);
+    f.counted = static_cast<double>(c1->calls - c0->calls) / per_member;
+  swing.cancel();
   writers.clear();
   groups.clear(); // their releases go out while the context runs a little longer
   run_for(100ms);
+  return f;
+}
+
+} // namespace
+
+void run_call_rate(const options& opt) {
+  const auto warm = 1500ms;
+  const auto span = opt.quick ? 2s : 5s;
+  const double lease_s = std::chrono::duration<double>(opt.lease).count();
+  std::printf(
+      "[3] store calls per member per second\n"
+      "    %zu shared_groups (the processes) on one io_context, budget %.0f MB/s, lease %.0f ms.\n"
+      "    steady: half write flat out, half at a limit of their own (a quarter of a fair\n"
+      "    share); swinging: each flat out and at a trickle by turns every %.0f ms, half of\n"
+      "    them in antiphase. %.1f s of warm-up, then %.0f s counted by Redis (EVALSHA).\n",
+      opt.fleet, budget / 1e6, lease_s * 1e3, lease_s * 1e3 * 0.3,
+      std::chrono::duration<double>(warm).count(), std::chrono::duration<double>(span).count());
+  std::fflush(stdout);
+  std::fprintf(stderr, "fleet_bench: calls per member...\n");
+  const call_figures steady = measure_fleet(opt, false, warm, span);
+  const call_figures swinging = measure_fleet(opt, true, warm, span);
+  for (const call_figures* f : {&steady, &swinging})
+    if (f->counted < 0)
+      std::printf("    INFO commandstats FAILED: %s\n", f->error.c_str());
+  auto figure = [](double v) { return v >= 0 ? format("%.2f", v) : std::string("-"); };
+  table t({46, 10, 10});
+  t.row({"    per member per second", "steady", "swinging"});
+  t.row({"    store calls (Redis's count of EVALSHA)", figure(steady.counted),
+         figure(swinging.counted)});
+  t.row({"    answered renewals (the processes' count)", figure(steady.answered),
+         figure(swinging.answered)});
+  t.row({"      of them early (demand moved)", figure(steady.early), figure(swinging.early)});
+  t.row({"    failed or timed out", figure(steady.failed), figure(swinging.failed)});
+  const double bound = 2 / lease_s;
+  std::printf("  targets:\n");
+  print_verdict(format("steady: store calls <= 2 per lease (%.0f/s)", bound),
+                figure(steady.counted), steady.counted >= 0, steady.counted <= bound * 1.02);
+  print_verdict(format("swinging: no more than one per quarter lease (%.0f/s)", 2 * bound),
+                figure(swinging.counted), swinging.counted >= 0,
+                swinging.counted <= 2 * bound * 1.02);
+  std::printf("\n");
+  std::fflush(stdout);
 }
 
 } // namespace sluice::bench::fleet_bench
