@@ -63,8 +63,9 @@ class shared_group_state;
 /// Streams: they join group() exactly as they join any rate_limit_group; no stream
 /// operation ever waits on the store. A renewal loop on the executor leases this process's
 /// share every half lease: it reports the demand (unbounded when an operation waited for
-/// the group in the last interval, else 1.1x the smoothed consumption) and the weight, applies
-/// the grant to the local group, and gives back the tokens the group did not spend. A quarter
+/// the group in the last interval and the process used at least half its grant, else 1.1x the
+/// smoothed consumption) and the weight, applies the grant to the local group, and gives back
+/// the tokens the group did not spend. A quarter
 /// lease after each call it looks at the demand, and renews at once if it has moved by more
 /// than a quarter: never more than one call per quarter lease.
 ///
