@@ -65,9 +65,9 @@ class shared_group_state;
 /// share every half lease: it reports the demand (unbounded when an operation waited for
 /// the group in the last interval and the process used at least half its grant, else 1.1x the
 /// smoothed consumption) and the weight, applies the grant to the local group, and gives back
-/// the tokens the group did not spend. A quarter
-/// lease after each call it looks at the demand, and renews at once if it has moved by more
-/// than a quarter: never more than one call per quarter lease.
+/// the tokens the group did not spend. A quarter lease after each call it looks at the
+/// demand, and renews at once if it has moved by more than a quarter: never more than one call
+/// per quarter lease.
 ///
 /// Time: the loop and the local group read `clock` (std::chrono::steady_clock by default; a
 /// manual_rate_clock in tests); the store's leases run on the store's clock, and each call
