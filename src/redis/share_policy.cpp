@@ -1,6 +1,7 @@
 #include <sluice/detail/redis/share_policy.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace sluice::redis::detail {
@@ -15,6 +16,10 @@ token_bucket_config local_config(std::uint64_t read_rate, std::uint64_t write_ra
   return token_bucket_config::per_second(floored(read_rate), floored(write_rate));
 }
 
+bool held_back(std::uint64_t waits, double consumed_per_second, std::uint64_t granted) {
+  return waits > 0 && consumed_per_second >= 0.5 * static_cast<double>(granted);
+}
+
 double estimate_demand(double& smoothed, bool fresh, double consumed_per_second, bool waited) {
   // Half the weight on the last interval: a process that slows down gives its share up
   // within a few renewals, and one burst of reads does not double its demand.
@@ -22,6 +27,17 @@ double estimate_demand(double& smoothed, bool fresh, double consumed_per_second,
   if (waited)
     return -1;
   return 1.1 * smoothed;
+}
+
+bool demand_changed(double reported, double consumed_per_second, bool waited, std::uint64_t granted,
+                    std::uint64_t safe) {
+  if (safe == 0 || granted == unlimited)
+    return false; // no share known yet, or nothing shared to give back
+  const double worth = static_cast<double>(std::max(granted, safe));
+  const double before = reported < 0 ? worth : std::min(reported, worth);
+  const double now = waited ? worth : std::min(1.1 * consumed_per_second, worth);
+  const double change = std::abs(now - before);
+  return change > 0.25 * before && change > static_cast<double>(safe) / 8;
 }
 
 std::uint64_t fallback_rate(failure_policy policy, std::uint64_t last, std::uint64_t safe) {

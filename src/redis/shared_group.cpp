@@ -17,7 +17,7 @@
 namespace sluice::redis {
 
 namespace net = boost::asio;
-using std::chrono::steady_clock;
+using time_point = rate_clock::time_point;
 
 void shared_group_options::validate() const {
   auto bad = [](const std::string& field, const std::string& why) {
@@ -68,8 +68,8 @@ std::string make_member_id() {
 class shared_group_state : public std::enable_shared_from_this<shared_group_state> {
 public:
   shared_group_state(const net::any_io_executor& ex, const shared_group_options& options,
-                     rate_limit_group& group)
-      : options_(options), member_(make_member_id()), group_(&group),
+                     rate_limit_group& group, const rate_clock& clock)
+      : options_(options), member_(make_member_id()), clock_(clock), group_(&group),
         client_(ex, options.store, options.lease * 2 / 5), store_(client_), timer_(ex) {
     const std::array<std::uint64_t, 2> rates{options.read_rate, options.write_rate};
     const std::array<std::uint64_t, 2> bursts{options.read_burst, options.write_burst};
@@ -94,9 +94,9 @@ public:
   }
 
   void start() {
-    started_ = steady_clock::now();
+    started_ = clock_.now();
     next_ = started_;
-    net::post(timer_.get_executor(), [self = shared_from_this()] { self->renew(); });
+    net::post(timer_.get_executor(), [self = shared_from_this()] { self->tick(); });
   }
 
   /// From the destructor of shared_group: the group is going. Sends a release and stops.
@@ -135,12 +135,14 @@ private:
     std::vector<std::string> keys;
     std::uint64_t rate = 0, burst = 0;
     std::uint64_t applied = unlimited; // what the local group runs at
+    std::uint64_t lowest = unlimited;  // the lowest applied since the last call
     std::uint64_t last = 0;            // the last share: granted, or the startup share
     std::uint64_t safe = 0;            // the last safe share; 0: none yet
     std::uint64_t learning_cap = 0;
     std::int64_t epoch = 0; // of its bucket in the store; 0: none seen yet
     std::uint64_t last_total = 0;
     double smoothed = 0;
+    double reported = -1; // the demand last sent
     bool fresh = true;
   };
 
@@ -161,65 +163,136 @@ private:
     return q;
   }
 
-  // Every half lease: measure, report, and apply the answer when it comes.
-  void renew() {
+  // Every half lease: measure, report, and apply the answer when it comes. A quarter lease
+  // after each call: a look at the demand, and a call at once if it has moved by more than a
+  // quarter (so that no more than one call goes out per quarter lease).
+  void tick() {
     if (stopped_)
       return;
-    const auto now = steady_clock::now();
-    if (!in_flight_)
-      send(now);
-    else // the last call is still out (it times out before long): keep the lease flowing
-      check_failure(now);
-    next_ += options_.lease / 2;
-    if (next_ < now) // a stall of the executor: no catching up in a burst of calls
-      next_ = now + options_.lease / 2;
-    timer_.expires_at(next_);
-    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec)
-        self->renew();
-    });
-  }
-
-  void send(steady_clock::time_point now) {
     std::vector<std::vector<std::string>> keys;
     std::vector<lease_request> requests;
+    time_point now;
     {
       std::lock_guard lock(mutex_);
       if (!group_)
         return;
-      const auto totals = group_->totals();
-      const auto activity = group_->take_activity();
-      const double seconds = std::chrono::duration<double>(now - last_sample_).count();
-      const bool first = last_sample_ == steady_clock::time_point{};
-      last_sample_ = now;
-      const std::array<std::uint64_t, 2> moved{totals.read, totals.written};
-      const std::array<std::uint64_t, 2> waits{activity.read_waits, activity.write_waits};
-      const std::array<std::size_t, 2> askers{activity.readers, activity.writers};
-      for (std::size_t i = 0; i < 2; ++i) {
-        direction_state& d = dirs_[i];
-        const std::uint64_t delta = moved[i] - d.last_total;
-        d.last_total = moved[i];
-        if (!d.shared)
-          continue;
-        const bool waited = waits[i] > 0;
-        double demand = -1;
-        if (!first && seconds > 0)
-          demand = estimate_demand(d.smoothed, std::exchange(d.fresh, false),
-                                   static_cast<double>(delta) / seconds, waited);
-        const double weight = options_.weight > 0
-                                  ? options_.weight
-                                  : std::max<double>(1, static_cast<double>(askers[i]));
-        std::int64_t give = 0;
-        if (status_.state == shared_group::mode::leased) {
-          const std::int64_t level = i == 0 ? group_->read_limit() : group_->write_limit();
-          give = give_back(level, d.applied, waited);
-          if (give > 0)
-            i == 0 ? group_->decrement_read_limit(give) : group_->decrement_write_limit(give);
+      now = clock_.now();
+      if (now >= next_) {
+        if (!in_flight_) {
+          prepare_locked(now, false, keys, requests);
+          schedule_after_call(next_, now);
+        } else { // the last call is still out (it times out before long): keep the lease flowing
+          check_failure_locked(now);
+          next_ += options_.lease / 2;
+          if (next_ < now) // a stall of the executor: no catching up in a burst of calls
+            next_ = now + options_.lease / 2;
         }
-        keys.push_back(d.keys);
-        requests.push_back(request_for(d, demand, weight, give, false));
+      } else if (now >= look_at_) {
+        look_at_ = time_point::max();
+        if (!in_flight_ && demand_moved_locked(now)) {
+          prepare_locked(now, true, keys, requests);
+          ++status_.early_renewals;
+          schedule_after_call(now, now);
+        }
       }
+      const auto wait = std::max(std::min(next_, look_at_) - now, time_point::duration::zero());
+      timer_.expires_after(clock_.real_wait(wait));
     }
+    if (!requests.empty())
+      send(std::move(keys), std::move(requests));
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec)
+        self->tick();
+    });
+  }
+
+  // After a call at `base` (its scheduled time, or now for an early one): the next in half a
+  // lease, a look at the demand in a quarter.
+  void schedule_after_call(time_point base, time_point now) {
+    next_ = base + options_.lease / 2;
+    if (next_ < now) // a stall of the executor: no catching up in a burst of calls
+      next_ = now + options_.lease / 2;
+    look_at_ = std::max(base + options_.lease / 4, now);
+  }
+
+  // Whether the demand of a shared direction has moved by more than a quarter since the last
+  // call (share_policy.hpp). The activity taken here counts towards the next call.
+  bool demand_moved_locked(time_point now) {
+    const auto state = status_.state;
+    if (!renewed_once_ ||
+        (state != shared_group::mode::leased && state != shared_group::mode::learning))
+      return false; // while the store fails, no calls beyond the due ones
+    const double seconds = std::chrono::duration<double>(now - last_sample_).count();
+    if (!(seconds > 0))
+      return false;
+    take_activity_locked();
+    const auto totals = group_->totals();
+    const std::array<std::uint64_t, 2> moved{totals.read, totals.written};
+    bool moved_much = false;
+    for (std::size_t i = 0; i < 2; ++i) {
+      const direction_state& d = dirs_[i];
+      const double consumed = static_cast<double>(moved[i] - d.last_total) / seconds;
+      if (d.shared)
+        moved_much = moved_much ||
+                     demand_changed(d.reported, consumed, held_back(waits_[i], consumed, d.lowest),
+                                    d.applied, d.safe);
+    }
+    return moved_much;
+  }
+
+  // The group's activity since the last call: waits add up, and the streams that asked are
+  // those of the busiest look (the group counts each stream once per look).
+  void take_activity_locked() {
+    const auto activity = group_->take_activity();
+    waits_[0] += activity.read_waits;
+    waits_[1] += activity.write_waits;
+    askers_[0] = std::max(askers_[0], activity.readers);
+    askers_[1] = std::max(askers_[1], activity.writers);
+  }
+
+  // The requests of a call at `now`: measure since the last call, report, give back. An early
+  // call reports the last interval's demand alone: it moved, and an average would report
+  // half of the move.
+  void prepare_locked(time_point now, bool early, std::vector<std::vector<std::string>>& keys,
+                      std::vector<lease_request>& requests) {
+    const auto totals = group_->totals();
+    take_activity_locked();
+    const double seconds = std::chrono::duration<double>(now - last_sample_).count();
+    const bool first = last_sample_ == time_point{};
+    last_sample_ = now;
+    const std::array<std::uint64_t, 2> moved{totals.read, totals.written};
+    for (std::size_t i = 0; i < 2; ++i) {
+      direction_state& d = dirs_[i];
+      const std::uint64_t delta = moved[i] - d.last_total;
+      d.last_total = moved[i];
+      const std::uint64_t waits = std::exchange(waits_[i], 0);
+      const bool waited = waits > 0;
+      const std::size_t askers = std::exchange(askers_[i], 0);
+      const std::uint64_t lowest = std::exchange(d.lowest, d.applied);
+      if (!d.shared)
+        continue;
+      double demand = -1;
+      if (!first && seconds > 0) {
+        const double consumed = static_cast<double>(delta) / seconds;
+        demand = estimate_demand(d.smoothed, std::exchange(d.fresh, false) || early, consumed,
+                                 held_back(waits, consumed, lowest));
+      }
+      d.reported = demand;
+      const double weight =
+          options_.weight > 0 ? options_.weight : std::max<double>(1, static_cast<double>(askers));
+      std::int64_t give = 0;
+      if (status_.state == shared_group::mode::leased) {
+        const std::int64_t level = i == 0 ? group_->read_limit() : group_->write_limit();
+        give = give_back(level, d.applied, waited);
+        if (give > 0)
+          i == 0 ? group_->decrement_read_limit(give) : group_->decrement_write_limit(give);
+      }
+      keys.push_back(d.keys);
+      requests.push_back(request_for(d, demand, weight, give, false));
+    }
+  }
+
+  void send(std::vector<std::vector<std::string>> keys, std::vector<lease_request> requests) {
     in_flight_ = true;
     store_.async_lease(
         std::move(keys), std::move(requests),
@@ -230,8 +303,10 @@ private:
     in_flight_ = false;
     if (stopped_)
       return;
-    const auto now = steady_clock::now();
     std::lock_guard lock(mutex_);
+    if (!group_)
+      return;
+    const auto now = clock_.now();
     if (out.ec || !out.error.empty()) {
       ++status_.failures;
       status_.connected = client_.is_connected();
@@ -267,13 +342,8 @@ private:
     apply_locked();
   }
 
-  void check_failure(steady_clock::time_point now) {
-    std::lock_guard lock(mutex_);
-    check_failure_locked(now);
-  }
-
   // The store did not answer: the last share holds for `hold`, then the policy applies.
-  void check_failure_locked(steady_clock::time_point now) {
+  void check_failure_locked(time_point now) {
     const auto since = renewed_once_ ? last_success_ : started_;
     if (now - since < options_.hold) {
       if (renewed_once_)
@@ -288,6 +358,8 @@ private:
   }
 
   void apply_locked() {
+    for (direction_state& d : dirs_)
+      d.lowest = std::min(d.lowest, d.applied);
     status_.read_rate = dirs_[0].shared ? dirs_[0].applied : unlimited;
     status_.write_rate = dirs_[1].shared ? dirs_[1].applied : unlimited;
     if (!group_)
@@ -302,6 +374,8 @@ private:
 
   const shared_group_options options_;
   const std::string member_;
+  // Read under mutex_ while group_ is set only: the clock need not outlive the shared_group.
+  const rate_clock& clock_;
   mutable std::mutex mutex_; // guards group_ and status_ (the rest is the executor's)
   rate_limit_group* group_;
   shared_group::status_type status_;
@@ -309,7 +383,10 @@ private:
   client client_;
   lease_store store_;
   net::steady_timer timer_;
-  steady_clock::time_point started_, next_, last_success_, last_sample_, learning_until_;
+  time_point started_, next_, last_success_, last_sample_, learning_until_;
+  time_point look_at_ = time_point::max(); // a quarter lease after the last call
+  std::array<std::uint64_t, 2> waits_{};   // since the last call, by direction
+  std::array<std::size_t, 2> askers_{};
   std::uint64_t seq_ = 0;
   bool in_flight_ = false;
   bool renewed_once_ = false;
@@ -333,7 +410,7 @@ shared_group::shared_group(const net::any_io_executor& ex, const shared_group_op
                            const rate_clock& clock, int) {
   options.validate();
   group_ = std::make_unique<rate_limit_group>(ex, startup_config(options), clock);
-  state_ = std::make_shared<detail::shared_group_state>(ex, options, *group_);
+  state_ = std::make_shared<detail::shared_group_state>(ex, options, *group_, clock);
   state_->start();
 }
 

@@ -1,5 +1,6 @@
-// The lease script's arithmetic, through a real redis-server: max-min water levels, weights,
-// the debt bound, expiry, idempotent replays, epochs and config versions.
+// The lease script's arithmetic, through a real redis-server: max-min water levels (and how
+// often they are computed), weights, the debt bound, expiry, idempotent replays, epochs and
+// config versions.
 #include <boost/test/unit_test.hpp>
 
 #include <sluice/detail/redis/lease_store.hpp>
@@ -186,6 +187,37 @@ BOOST_FIXTURE_TEST_CASE(a_silence_refills_the_bucket_no_further_than_empty, stor
   // have left it at 3 MB).
   BOOST_TEST(tokens + static_cast<double>(g.rate) * 0.02 <= 1.0, tokens);
   BOOST_TEST(std::stod(hget(keys[0], "extra")) < 1.0);
+}
+
+// The walk over the members that computes the water level is done at most every quarter
+// lease: a member's new demand sets its own share at once, the others' within a quarter lease.
+BOOST_FIXTURE_TEST_CASE(a_demand_change_reaches_the_others_within_a_quarter_lease, store_fixture) {
+  settle({unbounded, unbounded});
+  const auto a = renew(request(member(0), 2e6));
+  BOOST_TEST(a.rate == 2'000'000u);
+  lease_grant b;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  do // back to back, as fast as the store answers: Redis's clock moves meanwhile
+    b = renew(request(member(1), unbounded));
+  while (b.rate < 0.9 * (R - 2e6) && std::chrono::steady_clock::now() < deadline);
+  BOOST_TEST(b.rate >= 0.9 * (R - 2e6), b.rate);
+  BOOST_TEST(b.now_us - a.now_us <= 50'000 + 25'000); // a quarter lease, and a slow call
+}
+
+// Members that come or go change every share: the level is computed again at once.
+BOOST_FIXTURE_TEST_CASE(a_newcomer_and_a_release_are_counted_at_once, store_fixture) {
+  settle({unbounded, unbounded});
+  BOOST_TEST(renew(request(member(2), unbounded)).members == 3u);
+  auto a = renew(request(member(0), unbounded));
+  BOOST_TEST(a.members == 3u);
+  BOOST_TEST(a.safe_share == R / 3);
+  BOOST_TEST(static_cast<double>(a.rate) <= R / 3.0 * 1.05, a.rate);
+  auto q = request(member(2), unbounded);
+  q.release = true;
+  renew(q);
+  a = renew(request(member(0), unbounded));
+  BOOST_TEST(a.members == 2u);
+  BOOST_TEST(a.safe_share == R / 2);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_repeated_seq_replays_the_stored_answer, store_fixture) {

@@ -3,6 +3,7 @@
 // failure policies, and the learning mode after the store loses its state.
 #include <boost/test/unit_test.hpp>
 
+#include <sluice/rate_limit.hpp>
 #include <sluice/redis/client.hpp>
 #include <sluice/redis/shared_group.hpp>
 
@@ -42,6 +43,25 @@ sluice::redis::shared_group_options options(const std::string& store) {
 
 bool near(std::uint64_t value, double expected, double tolerance) {
   return std::abs(static_cast<double>(value) - expected) <= tolerance * expected;
+}
+
+/// Virtual time for the loop: moves `clock` in steps of 5 ms (half a tick of the local
+/// buckets, so that a step missed by a waiter loses nothing), running what each step makes due
+/// (waiters on a manual clock look at it every millisecond of real time), until `done()` holds
+/// or `most` has passed. Returns whether `done()` held.
+template <class Pred>
+bool pass_until(net::io_context& ctx, sluice::manual_rate_clock& clock,
+                std::chrono::nanoseconds most, Pred done) {
+  for (std::chrono::nanoseconds t{0}; t < most && !done(); t += 5ms) {
+    clock.advance(5ms);
+    ctx.restart();
+    ctx.run_for(2ms);
+  }
+  return done();
+}
+
+void pass(net::io_context& ctx, sluice::manual_rate_clock& clock, std::chrono::nanoseconds d) {
+  pass_until(ctx, clock, d, [] { return false; });
 }
 
 void flush_all(net::io_context& ctx, const std::string& store) {
@@ -261,6 +281,87 @@ BOOST_AUTO_TEST_CASE(a_store_that_lost_its_state_is_seen_and_shares_are_capped_w
   BOOST_TEST(learned);
   BOOST_TEST(a.status().epoch != epoch);
   BOOST_TEST(most <= R / 2); // the safe share: never the whole rate to whoever came back first
+}
+
+// On virtual time: the loop and the buckets read a manual clock, the store answers in real
+// time. Lease 2 s: a call every second, a look at the demand half a second after each call.
+BOOST_AUTO_TEST_CASE(a_demand_that_moves_by_more_than_a_quarter_is_reported_early) {
+  sluice_test::redis_server server;
+  net::io_context ctx;
+  sluice::manual_rate_clock clock;
+  auto o = options(server.address());
+  o.lease = 2s;
+  o.ttl = 20s;
+  o.hold = 60s;
+  shared_group fleet(ctx, o, clock);
+  sluice_test::flat_out_writer writer(ctx, fleet.group());
+  writer.set_clock(clock);
+  writer.set_own_rate(400'000); // a tenth of the budget: a finite demand
+  writer.start();
+  BOOST_TEST_REQUIRE(run_until(ctx, [&] { return fleet.status().renewals >= 1; }));
+  pass(ctx, clock, 3s); // the first report (unbounded) corrected, the demand steady
+  BOOST_TEST_REQUIRE((fleet.status().state == shared_group::mode::leased));
+  BOOST_TEST(writer.written() > 1'000'000u);
+
+  // Just after a call, so that the look a quarter lease later sees the new demand alone.
+  auto after_a_call = [&] {
+    const auto renewals = fleet.status().renewals;
+    BOOST_TEST_REQUIRE(
+        pass_until(ctx, clock, 2s, [&] { return fleet.status().renewals > renewals; }));
+  };
+  const auto steady_early = fleet.status().early_renewals;
+  after_a_call();
+  writer.set_own_rate(440'000); // +10 %
+  pass(ctx, clock, 1200ms);     // a look, then the due call
+  BOOST_TEST(fleet.status().early_renewals == steady_early);
+
+  after_a_call();
+  const auto renewals = fleet.status().renewals;
+  writer.set_own_rate(1'600'000); // almost four times as much
+  BOOST_TEST(pass_until(ctx, clock, 700ms, [&] {
+    return fleet.status().early_renewals > steady_early && fleet.status().renewals > renewals;
+  })); // answered before the half lease
+  BOOST_TEST(fleet.status().early_renewals == steady_early + 1);
+  BOOST_TEST(fleet.status().failures == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_demand_that_swings_all_the_time_costs_at_most_a_call_per_quarter_lease) {
+  sluice_test::redis_server server;
+  net::io_context ctx;
+  sluice::manual_rate_clock clock;
+  auto o = options(server.address());
+  o.lease = 2s;
+  o.ttl = 20s;
+  o.hold = 60s;
+  shared_group fleet(ctx, o, clock);
+  sluice_test::flat_out_writer writer(ctx, fleet.group());
+  writer.set_clock(clock);
+  writer.start();
+  BOOST_TEST_REQUIRE(run_until(ctx, [&] { return fleet.status().renewals >= 1; }));
+  pass(ctx, clock, 1s);
+  const auto before = fleet.status();
+  // The worst case: flat out (waiting for the group: unbounded) and nearly idle by turns, the
+  // demand turned over right after every call, 8 s long.
+  bool flat_out = true;
+  std::chrono::nanoseconds elapsed{0};
+  while (elapsed < 8s) {
+    flat_out = !flat_out;
+    writer.set_own_rate(flat_out ? sluice::unlimited : 10'000);
+    const auto renewals = fleet.status().renewals;
+    for (auto step = 0ms; step < 2s && fleet.status().renewals == renewals; step += 5ms) {
+      pass(ctx, clock, 5ms);
+      elapsed += 5ms;
+    }
+  }
+  const auto after = fleet.status();
+  const auto calls = after.renewals + after.failures - before.renewals - before.failures;
+  const auto early = after.early_renewals - before.early_renewals;
+  BOOST_TEST_MESSAGE("a demand turned over after every call, lease 2 s: "
+                     << calls << " calls in 8 s, " << early << " of them early");
+  // 8 calls on the half-lease schedule; no more than one per quarter lease: 16 (one more for
+  // a call in flight at either end).
+  BOOST_TEST(early >= 8u);
+  BOOST_TEST(calls <= 17u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

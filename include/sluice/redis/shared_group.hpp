@@ -63,8 +63,15 @@ class shared_group_state;
 /// Streams: they join group() exactly as they join any rate_limit_group; no stream
 /// operation ever waits on the store. A renewal loop on the executor leases this process's
 /// share every half lease: it reports the demand (unbounded when an operation waited for
-/// the group in the last interval, else 1.1x the smoothed consumption) and the weight, applies
-/// the grant to the local group, and gives back the tokens the group did not spend.
+/// the group in the last interval and the process used at least half its grant, else 1.1x the
+/// smoothed consumption) and the weight, applies the grant to the local group, and gives back
+/// the tokens the group did not spend. A quarter lease after each call it looks at the
+/// demand, and renews at once if it has moved by more than a quarter: never more than one call
+/// per quarter lease.
+///
+/// Time: the loop and the local group read `clock` (std::chrono::steady_clock by default; a
+/// manual_rate_clock in tests); the store's leases run on the store's clock, and each call
+/// times out after 0.4 lease of real time.
 ///
 /// Guarantee: while every member reaches the store, the fleet's bytes in any window W stay
 /// within burst + rate * (W + lease) per direction (plus what startup shares allow).
@@ -114,11 +121,12 @@ public:
     bool connected = false;
     std::uint64_t read_rate = unlimited; ///< applied to the local group now
     std::uint64_t write_rate = unlimited;
-    std::uint64_t members = 0;  ///< as the store last said
-    std::int64_t epoch = 0;     ///< of the store's state (its write bucket's if shared)
-    std::uint64_t renewals = 0; ///< answered
-    std::uint64_t failures = 0; ///< failed or timed out
-    std::string last_error;     ///< of the last failure
+    std::uint64_t members = 0;        ///< as the store last said
+    std::int64_t epoch = 0;           ///< of the store's state (its write bucket's if shared)
+    std::uint64_t renewals = 0;       ///< answered
+    std::uint64_t failures = 0;       ///< failed or timed out
+    std::uint64_t early_renewals = 0; ///< sent before the half lease: the demand had moved
+    std::string last_error;           ///< of the last failure
   };
   status_type status() const;
   /// This process's member id in the store (host:pid:nonce).

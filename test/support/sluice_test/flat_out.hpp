@@ -41,6 +41,9 @@ public:
     else
       out_.set_rate_limit(sluice::token_bucket_config::per_second(sluice::unlimited, rate));
   }
+  /// The clock its own limit reads (a manual_rate_clock on virtual time); it must outlive
+  /// the writer.
+  void set_clock(const sluice::rate_clock& clock) { out_.set_clock(clock); }
   /// Bytes written so far.
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
 
