@@ -34,7 +34,7 @@ address address::parse(std::string_view text) {
   if (rest.find('@') != std::string_view::npos)
     bad(text, "credentials are not supported");
   a.type = kind::tcp;
-  std::string_view port;
+  std::string_view port = "6379"; // Redis's, when the address names none
   if (rest.starts_with('[')) {
     auto close = rest.find(']');
     if (close == std::string_view::npos)
@@ -53,8 +53,6 @@ address address::parse(std::string_view text) {
     a.host = std::string(rest.substr(0, colon));
     if (colon != std::string_view::npos)
       port = rest.substr(colon + 1);
-    else
-      port = "6379";
   }
   if (a.host.empty())
     bad(text, "no host");

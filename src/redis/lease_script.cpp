@@ -15,8 +15,11 @@ namespace sluice::redis::detail {
 // Times are Redis TIME in µs, exact in a Lua number (a double) until the year 2255. Numbers are
 // written with %.17g or %.0f: Redis turns a Lua number argument into text with %.14g,
 // which would round a time in µs.
+// The shebang makes it a Redis 7 script that declares itself: one that may write, and so is
+// refused whole when Redis is out of memory. Without it Redis refuses a script only until its
+// first write, and a call that began with a DEL (always allowed) went on to grant as usual.
 const std::string& lease_script() {
-  static const std::string script = R"lua(
+  static const std::string script = R"lua(#!lua
 local state, members = KEYS[1], KEYS[2]
 local id, seq = ARGV[1], tonumber(ARGV[2])
 local demand, weight = tonumber(ARGV[3]), tonumber(ARGV[4])

@@ -115,6 +115,14 @@ BOOST_AUTO_TEST_CASE(lvalue_handler_is_copied_not_moved) {
     BOOST_TEST(parked_handler.result->ec == net::error::operation_aborted);
 }
 
+// A composed operation (async_compose, a coroutine) names std::allocator<void> when its own
+// handler names none: parked, it takes Asio's per-thread cache as a handler that names none
+// does, not a malloc per wait.
+using parked_handler_t =
+    decltype(net::bind_allocator(std::allocator<void>(), record(std::declval<outcome&>())));
+static_assert(
+    std::is_same_v<sluice::detail::op_allocator_t<parked_handler_t>, sluice::detail::op_recycler>);
+
 BOOST_AUTO_TEST_CASE(handler_allocator_is_used) {
   net::io_context ctx;
   auto [a, b] = sluice::make_pipe(ctx);

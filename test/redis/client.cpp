@@ -314,6 +314,7 @@ BOOST_AUTO_TEST_CASE(addresses_parse_or_say_what_is_wrong) {
   BOOST_TEST(t.port == "6380");
   BOOST_TEST(address::parse("redis://[::1]:7000").host == "::1");
   BOOST_TEST(address::parse("redis://localhost").port == "6379");
+  BOOST_TEST(address::parse("redis://[::1]").port == "6379");
   BOOST_TEST(address::parse("redis://[::1]:7000").to_string() == "redis://[::1]:7000");
   for (const char* bad :
        {"", "unix:", "http://x:1", "redis://", "redis://h:0", "redis://h:x", "redis://h:70000",

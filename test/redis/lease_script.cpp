@@ -317,4 +317,25 @@ BOOST_FIXTURE_TEST_CASE(bad_arguments_and_group_names_are_refused, store_fixture
   BOOST_TEST(sluice::redis::detail::lease_keys("t1", "read")[0] == "{sluice:t1}:read:bucket");
 }
 
+// Out of memory, Redis refuses what writes. The renewal fails, as any store failure does,
+// and the process holds its last share; a grant then would let every member count only
+// itself once the others expired, and take the whole rate.
+BOOST_FIXTURE_TEST_CASE(a_store_out_of_memory_refuses_the_call_whole, store_fixture) {
+  auto config = [&](const std::string& name, const std::string& value) {
+    bool done = false;
+    client.async_exec(
+        {{"CONFIG", "SET", name, value}},
+        [&](boost::system::error_code, std::vector<sluice::redis::reply>) { done = true; });
+    BOOST_REQUIRE(run_until(ctx, [&] { return done; }));
+  };
+  config("maxmemory-policy", "noeviction");
+  config("maxmemory", "1");
+  auto refused = run(request("a", unbounded)); // a new group: the script's first call is a DEL
+  BOOST_TEST(refused.error.find("OOM") != std::string::npos, refused.error);
+  BOOST_TEST(refused.grants.empty());
+  BOOST_TEST(hget("{sluice:g}:write:bucket", "tokens").empty()); // nothing written
+  config("maxmemory", "0");
+  BOOST_TEST(near(static_cast<double>(renew(request("a", unbounded)).rate), R, 0.02));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

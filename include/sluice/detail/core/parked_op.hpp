@@ -64,12 +64,20 @@ protected:
 using op_recycler =
     net::detail::recycling_allocator<void, net::detail::thread_info_base::executor_function_tag>;
 
+/// A handler's own allocator, or the cache when it names none. A composed operation
+/// (async_compose, a coroutine) names std::allocator<void> when its own handler names none:
+/// that is no choice either, as Asio's operations take it.
 template <class Handler>
-using op_allocator_t = net::associated_allocator_t<Handler, op_recycler>;
+using op_allocator_t = std::conditional_t<
+    std::is_same_v<net::associated_allocator_t<Handler, op_recycler>, std::allocator<void>>,
+    op_recycler, net::associated_allocator_t<Handler, op_recycler>>;
 
 template <class Handler>
 op_allocator_t<Handler> get_op_allocator(const Handler& handler) {
-  return net::get_associated_allocator(handler, op_recycler());
+  if constexpr (std::is_same_v<op_allocator_t<Handler>, op_recycler>)
+    return op_recycler();
+  else
+    return net::get_associated_allocator(handler, op_recycler());
 }
 
 /// The execution context of an I/O executor: the one whose shutdown destroys the
