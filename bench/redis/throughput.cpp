@@ -346,10 +346,6 @@ void run_throughput(const options& opt) {
   const double loop = per_call(loose.shared, loose.shared_ops);
   std::printf("    the shared group's loop: %s allocations per store call\n",
               loop < 0 ? "-" : format("%.0f", loop).c_str());
-  std::printf(
-      "    a write that waits for tokens allocates once, in either group, when its handler\n"
-      "    names no allocator: Asio's composed operation then names std::allocator, and\n"
-      "    the parked wait takes that for the handler's choice\n");
   std::printf("  targets:\n");
   const double rb = bind_plain > 0 ? bind_shared / bind_plain : 0;
   const double rf = loose_plain > 0 ? loose_shared / loose_plain : 0;
