@@ -120,6 +120,7 @@ admin() {
 down_bytes() {
   admin GET /stats >/dev/null && sed -nE 's/^\{"bytes":\{"down":([0-9]+),.*/\1/p' "$work/admin.body"
 }
+downloading() { [[ $(down_bytes) -gt 0 ]]; }
 
 # SIGTERM must end the proxy cleanly: exit 0, within 5 s, with a line for each connection.
 stop_proxy() {
@@ -783,11 +784,7 @@ limits)
     t1=$(date +%s%N) b1=$(down_bytes)
     awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", b / (t / 1e9) }'
   }
-  for ((i = 0; i < 100; ++i)); do # 10 s at most for the download's first bytes
-    [[ $(down_bytes) -gt 0 ]] && break
-    sleep 0.1
-  done
-  [[ $(down_bytes) -gt 0 ]] || fail "the download did not start"
+  poll 10 downloading || fail "the download did not start"
   before=$(rate_after "$(date +%s%N)")
   [[ $(admin PUT /limits '{"rate_down": "400KiB"}') == 200 ]] || fail "PUT: $(cat "$work/admin.body")"
   raised=$(rate_after "$(date +%s%N)")
@@ -936,7 +933,7 @@ fleetfaults)
     t1=$(date +%s%N) b1=$(down_bytes)
     awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.0f", b / (t / 1e9) }'
   }
-  poll 5 test "$(down_bytes)" -gt 0 || fail "the download did not start"
+  poll 10 downloading || fail "the download did not start"
   r=$(rate_over 1)
   echo "store down at start: $r B/s (--total 512KiB, as if alone)"
   within "$r" 367001 576716 || fail "$r B/s with the store down at start, not about 524288"
