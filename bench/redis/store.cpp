@@ -9,6 +9,8 @@
 #include <sluice/rate_limited_stream.hpp>
 #include <sluice/redis/shared_group.hpp>
 
+#include <sluice_test/flat_out.hpp>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -162,54 +164,6 @@ bool round(net::io_context& ctx, lease_store& store, const std::vector<std::stri
   return true;
 }
 
-/// A rate_limited_stream<pipe> writing flat out into a drained pipe: a process's traffic.
-class writer {
-public:
-  writer(net::io_context& ctx, rate_limit_group& g, std::uint64_t own_rate)
-      : writer(make_pipe(ctx), g, own_rate) {}
-  writer(const writer&) = delete;
-  writer& operator=(const writer&) = delete;
-  /// Completions already queued then find it gone and do nothing.
-  ~writer() { *alive_ = false; }
-  void start() {
-    write();
-    drain();
-  }
-  /// A limit of its own from now on (bytes per second), or none (`unlimited`).
-  void set_own_rate(std::uint64_t rate) {
-    if (rate == unlimited)
-      out_.clear_rate_limit();
-    else
-      out_.set_rate_limit(token_bucket_config::per_second(unlimited, rate));
-  }
-
-private:
-  writer(std::pair<pipe, pipe> ends, rate_limit_group& g, std::uint64_t own_rate)
-      : out_(std::move(ends.first)), sink_(std::move(ends.second)) {
-    out_.join(g);
-    set_own_rate(own_rate);
-  }
-  void write() {
-    out_.async_write_some(net::buffer(data_),
-                          [this, alive = alive_](boost::system::error_code ec, std::size_t) {
-                            if (!ec && *alive)
-                              write();
-                          });
-  }
-  void drain() {
-    sink_.async_read_some(net::buffer(in_),
-                          [this, alive = alive_](boost::system::error_code ec, std::size_t) {
-                            if (!ec && *alive)
-                              drain();
-                          });
-  }
-  rate_limited_stream<pipe> out_;
-  pipe sink_;
-  std::vector<char> data_ = std::vector<char>(16 * 1024, 'x');
-  std::vector<char> in_ = std::vector<char>(16 * 1024);
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-};
-
 } // namespace
 
 void run_script_cost(const options& opt) {
@@ -289,7 +243,7 @@ call_figures measure_fleet(const options& opt, bool swinging, clock_type::durati
   net::io_context ctx{1};
   redis::client c(ctx.get_executor(), opt.store, 5s);
   std::vector<std::unique_ptr<redis::shared_group>> groups;
-  std::vector<std::unique_ptr<writer>> writers;
+  std::vector<std::unique_ptr<sluice_test::flat_out_writer>> writers;
   redis::shared_group_options o;
   o.store = opt.store;
   o.name = std::string(swinging ? "swinging-" : "steady-") + std::to_string(n);
@@ -300,8 +254,8 @@ call_figures measure_fleet(const options& opt, bool swinging, clock_type::durati
   constexpr std::uint64_t trickle = 1000;
   for (std::size_t i = 0; i < n; ++i) {
     groups.push_back(std::make_unique<redis::shared_group>(ctx, o));
-    writers.push_back(std::make_unique<writer>(ctx, groups.back()->group(),
-                                               i % 2 ? (swinging ? trickle : own) : unlimited));
+    writers.push_back(std::make_unique<sluice_test::flat_out_writer>(
+        ctx, groups.back()->group(), i % 2 ? (swinging ? trickle : own) : unlimited));
     writers.back()->start();
   }
   // A swing a little longer than a quarter lease, so that it falls anywhere in the loop's looks.

@@ -74,6 +74,25 @@ void flush_all(net::io_context& ctx, const std::string& store) {
   BOOST_REQUIRE(run_until(ctx, [&] { return done; }));
 }
 
+/// A member on virtual time: the loop and the buckets read a manual clock, the store answers
+/// in real time. Lease 2 s: a call every second, a look at the demand half a second after each
+/// call. Its writer is not started.
+struct virtual_time_member {
+  static sluice::redis::shared_group_options slow_lease(sluice::redis::shared_group_options o) {
+    o.lease = 2s;
+    o.ttl = 20s;
+    o.hold = 60s;
+    return o;
+  }
+  virtual_time_member() { writer.set_clock(clock); }
+
+  sluice_test::redis_server server;
+  net::io_context ctx;
+  sluice::manual_rate_clock clock;
+  shared_group fleet{ctx, slow_lease(options(server.address())), clock};
+  sluice_test::flat_out_writer writer{ctx, fleet.group()};
+};
+
 } // namespace
 
 BOOST_TEST_GLOBAL_FIXTURE(require_redis);
@@ -283,19 +302,8 @@ BOOST_AUTO_TEST_CASE(a_store_that_lost_its_state_is_seen_and_shares_are_capped_w
   BOOST_TEST(most <= R / 2); // the safe share: never the whole rate to whoever came back first
 }
 
-// On virtual time: the loop and the buckets read a manual clock, the store answers in real
-// time. Lease 2 s: a call every second, a look at the demand half a second after each call.
-BOOST_AUTO_TEST_CASE(a_demand_that_moves_by_more_than_a_quarter_is_reported_early) {
-  sluice_test::redis_server server;
-  net::io_context ctx;
-  sluice::manual_rate_clock clock;
-  auto o = options(server.address());
-  o.lease = 2s;
-  o.ttl = 20s;
-  o.hold = 60s;
-  shared_group fleet(ctx, o, clock);
-  sluice_test::flat_out_writer writer(ctx, fleet.group());
-  writer.set_clock(clock);
+BOOST_FIXTURE_TEST_CASE(a_demand_that_moves_by_more_than_a_quarter_is_reported_early,
+                        virtual_time_member) {
   writer.set_own_rate(400'000); // a tenth of the budget: a finite demand
   writer.start();
   BOOST_TEST_REQUIRE(run_until(ctx, [&] { return fleet.status().renewals >= 1; }));
@@ -325,17 +333,8 @@ BOOST_AUTO_TEST_CASE(a_demand_that_moves_by_more_than_a_quarter_is_reported_earl
   BOOST_TEST(fleet.status().failures == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_demand_that_swings_all_the_time_costs_at_most_a_call_per_quarter_lease) {
-  sluice_test::redis_server server;
-  net::io_context ctx;
-  sluice::manual_rate_clock clock;
-  auto o = options(server.address());
-  o.lease = 2s;
-  o.ttl = 20s;
-  o.hold = 60s;
-  shared_group fleet(ctx, o, clock);
-  sluice_test::flat_out_writer writer(ctx, fleet.group());
-  writer.set_clock(clock);
+BOOST_FIXTURE_TEST_CASE(a_demand_that_swings_all_the_time_costs_at_most_a_call_per_quarter_lease,
+                        virtual_time_member) {
   writer.start();
   BOOST_TEST_REQUIRE(run_until(ctx, [&] { return fleet.status().renewals >= 1; }));
   pass(ctx, clock, 1s);

@@ -65,8 +65,8 @@ private:
   }
   void drain() {
     sink_.async_read_some(boost::asio::buffer(in_),
-                          [this](boost::system::error_code ec, std::size_t) {
-                            if (!ec)
+                          [this, alive = alive_](boost::system::error_code ec, std::size_t) {
+                            if (!ec && *alive)
                               drain();
                           });
   }
